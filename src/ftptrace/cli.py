@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from ftptrace import __version__
 from ftptrace.errors import FtptraceError, PrivilegeError, UsageError
 from ftptrace.exitcodes import ExitStatus
+
+if TYPE_CHECKING:
+    from ftptrace.replay import Analysis
 
 app = typer.Typer(
     name="ftptrace",
@@ -24,8 +27,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-lab_app = typer.Typer(help="Real NAT labs in network namespaces: every failure mode on demand.",
-                      no_args_is_help=True)
+lab_app = typer.Typer(
+    help="Real NAT labs in network namespaces: every failure mode on demand.", no_args_is_help=True
+)
 app.add_typer(lab_app, name="lab")
 
 T = TypeVar("T")
@@ -66,6 +70,58 @@ def _root(
 
 
 # --- replay (issue 2) -------------------------------------------------------------------
+
+
+def _exit_for(analysis: Analysis) -> ExitStatus:
+    from ftptrace.diagnose.findings import Severity
+
+    if analysis.unreadable and not analysis.trace.captures:
+        return ExitStatus.USAGE
+    if any(f.severity is Severity.ERROR for f in analysis.findings):
+        return ExitStatus.FINDINGS
+    return ExitStatus.OK
+
+
+@app.command()
+def replay(
+    captures: Annotated[
+        list[str],
+        typer.Argument(
+            help="pcap/pcapng files (gzip ok); LABEL=FILE names the vantage point "
+            "(client, client-router-lan, client-router-wan, server-router-wan, "
+            "server-router-lan, server)."
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ftptrace/1 JSON document.")
+    ] = False,
+    ports: Annotated[str, typer.Option(help="FTP control ports, comma-separated.")] = "21",
+) -> None:
+    """Rebuild FTP sessions from captures and say what became of every data channel."""
+    from ftptrace.render.json import dumps, to_document
+    from ftptrace.render.terminal import make_console, render_analysis
+    from ftptrace.replay import analyze, parse_input
+
+    control_ports = _parse_ports(ports)
+    inputs = [parse_input(c) for c in captures]
+    analysis = run_use_case(lambda: analyze(inputs, control_ports))
+    for msg in analysis.unreadable:
+        typer.echo(f"ftptrace: {msg}", err=True)
+    if as_json:
+        typer.echo(dumps(to_document(analysis)), nl=False)
+    else:
+        render_analysis(analysis, make_console())
+    raise typer.Exit(int(_exit_for(analysis)))
+
+
+def _parse_ports(text: str) -> frozenset[int]:
+    try:
+        ports = frozenset(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise _fail(f"--ports: not a list of port numbers: {text!r}") from None
+    if not ports or any(not 0 < p < 65536 for p in ports):
+        raise _fail(f"--ports: ports must be 1-65535: {text!r}")
+    return ports
 
 
 # --- diagram (issue 5) ------------------------------------------------------------------

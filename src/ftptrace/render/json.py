@@ -1,0 +1,141 @@
+"""The stable, versioned JSON document (`ftptrace/1`) shared by replay, probes and diagrams.
+
+Keys promised in the schema never change meaning within a version; additions (frame
+numbers, correlation paths) are optional keys a consumer may ignore.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from typing import Any, Protocol
+
+from ftptrace.diagnose.findings import Finding
+from ftptrace.model import Command, Connection, DataChannel, Reply, Session, Trace
+
+SCHEMA = "ftptrace/1"
+
+
+class HasTraceAndFindings(Protocol):
+    @property
+    def trace(self) -> Trace: ...
+
+    @property
+    def findings(self) -> tuple[Finding, ...]: ...
+
+
+def _ep(ip: str, port: int) -> dict[str, Any]:
+    return {"ip": ip, "port": port}
+
+
+def _reply(r: Reply | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"code": r.code, "text": r.text, "frame": r.ref.frame}
+
+
+def _command(c: Command) -> dict[str, Any]:
+    return {
+        "ts": round(c.ts, 6),
+        "frame": c.ref.frame,
+        "command": c.verb,
+        "arg": c.arg,
+        "reply": _reply(c.reply),
+    }
+
+
+def _connection(c: Connection | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "orig": _ep(*c.orig),
+        "resp": _ep(*c.resp),
+        "syn_frame": c.syn.frame if c.syn else None,
+        "syn_count": c.syn_count,
+        "synack_frame": c.synack.frame if c.synack else None,
+        "rst": None
+        if c.rst is None
+        else {
+            "frame": c.rst.ref.frame,
+            "sender": c.rst.sender,
+            "ttl": c.rst.ttl,
+            "from_peer": c.rst.from_peer,
+        },
+        "icmp": None
+        if c.icmp is None
+        else {"frame": c.icmp.ref.frame, "sender": c.icmp.sender, "kind": c.icmp.kind},
+        "outcome": c.outcome.value,
+    }
+
+
+def _channel(ch: DataChannel) -> dict[str, Any]:
+    return {
+        "via": ch.via,
+        "passive": ch.passive,
+        "announced": {"ip": ch.announced_ip, "port": ch.announced_port},
+        "announced_frame": ch.announced_ref.frame,
+        "expected": {
+            "orig_ip": ch.expected.orig_ip,
+            "resp_ip": ch.expected.resp_ip,
+            "resp_port": ch.expected.resp_port,
+        },
+        "command": ch.command.text if ch.command else None,
+        "command_reply": _reply(ch.command.reply) if ch.command else None,
+        "outcome": ch.outcome.value,
+        "inferred": ch.inferred,
+        "matched_by": ch.matched_by,
+        "connection": _connection(ch.connection),
+        "bytes": ch.bytes,
+    }
+
+
+def _session(s: Session) -> dict[str, Any]:
+    return {
+        "capture": s.capture,
+        "client": _ep(*s.client),
+        "server": _ep(*s.server),
+        "user": s.user,
+        "tls": s.tls,
+        "login_ok": s.login_ok,
+        "control": {
+            "outcome": s.control.outcome.value,
+            "syn_frame": s.control.syn.frame if s.control.syn else None,
+        },
+        "commands": [_command(c) for c in s.commands],
+        "data_channels": [_channel(ch) for ch in s.data_channels],
+    }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "code": f.code.value,
+        "severity": f.severity.value,
+        "where": f.where.value,
+        "summary": f.summary,
+        "hint": f.hint,
+        "evidence": [{"capture": r.capture, "frame": r.frame} for r in f.evidence],
+    }
+
+
+def to_document(analysis: HasTraceAndFindings) -> dict[str, Any]:
+    """The `ftptrace/1` document for an analysis (replay or probe)."""
+    t = analysis.trace
+    return {
+        "schema": SCHEMA,
+        "captures": [
+            {
+                "path": c.path,
+                "vantage": c.vantage,
+                "packets": c.packets,
+                "warnings": list(c.warnings),
+            }
+            for c in t.captures
+        ],
+        "sessions": [_session(s) for s in t.sessions],
+        "control_attempts": [_connection(c) for c in t.control_attempts],
+        "findings": [finding_dict(f) for f in analysis.findings],
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """Deterministic text: same analysis, same bytes (golden files depend on it)."""
+    return _json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

@@ -1,0 +1,110 @@
+"""Rich terminal report: sessions, transcript, data channels with their fate, findings.
+
+The only place (with the other renderers) that imports rich. Passwords are already masked
+in the model; nothing here ever sees one.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ftptrace.diagnose.findings import Finding, Severity
+from ftptrace.model import DataChannel, Outcome, Session
+from ftptrace.render.json import HasTraceAndFindings
+
+OUTCOME_STYLE = {
+    Outcome.ESTABLISHED: "green",
+    Outcome.REFUSED: "red",
+    Outcome.UNANSWERED: "red",
+    Outcome.UNREACHABLE: "red",
+    Outcome.NOT_ATTEMPTED: "yellow",
+    Outcome.FAILED: "red",
+    Outcome.UNKNOWN: "dim",
+}
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def transcript(session: Session, limit: int = 60) -> Text:
+    """The control dialogue as if typed by hand: → command, ← reply."""
+    out = Text()
+    if session.banner:
+        out.append(f"← {session.banner.splitlines()[0]}\n", style="dim")
+    for cmd in session.commands[:limit]:
+        out.append(f"→ {cmd.text}\n", style="bold")
+        for r in cmd.replies:
+            first, *rest = (r.text or "").splitlines() or [""]
+            out.append(
+                f"← {r.code} {first}".rstrip() + "\n", style="green" if r.code < 400 else "red"
+            )
+            for line in rest[:3]:
+                out.append(f"  {line}\n", style="dim")
+    if len(session.commands) > limit:
+        out.append(f"… {len(session.commands) - limit} more commands\n", style="dim")
+    return out
+
+
+def channel_table(channels: tuple[DataChannel, ...]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, expand=False)
+    for col in ("#", "mode", "announced", "for", "connection", "fate"):
+        table.add_column(col, overflow="fold")
+    for i, ch in enumerate(channels, 1):
+        ann = f"{ch.announced_ip or '(peer)'}:{ch.announced_port}"
+        conn = ch.connection
+        seen = f"{conn.orig} → {conn.resp}" if conn is not None else "—"
+        fate = ch.outcome.value + (" (inferred)" if ch.inferred else "")
+        if conn is not None and conn.rst is not None:
+            fate += f" by {conn.rst.sender}"
+        if conn is not None and conn.icmp is not None:
+            fate += f": {conn.icmp.kind} from {conn.icmp.sender}"
+        if conn is not None and ch.outcome is Outcome.UNANSWERED:
+            fate += f" ({conn.syn_count} SYN)"
+        table.add_row(
+            str(i), ch.via, ann, escape(ch.label), seen, Text(fate, style=OUTCOME_STYLE[ch.outcome])
+        )
+    return table
+
+
+def finding_block(f: Finding) -> Text:
+    t = Text()
+    t.append(f"{f.severity.value.upper():7} ", style=SEVERITY_STYLE[f.severity])
+    t.append(f"{f.code.value}", style="bold")
+    t.append(f"  [{f.where.value}]\n")
+    t.append(f"  {f.summary}\n")
+    t.append(f"  fix: {f.hint}\n", style="dim")
+    if f.evidence:
+        frames = ", ".join(f"#{r.frame}" for r in f.evidence[:6])
+        t.append(f"  evidence: {f.evidence[0].capture} frames {frames}\n", style="dim")
+    return t
+
+
+def render_analysis(analysis: HasTraceAndFindings, console: Console) -> None:
+    trace = analysis.trace
+    for cap in trace.captures:
+        label = f" [{cap.vantage}]" if cap.vantage else ""
+        console.print(
+            f"[bold]{escape(cap.path)}[/bold]{label}: {cap.packets} packets, "
+            f"{sum(1 for s in trace.sessions if s.capture == cap.path)} FTP session(s)"
+        )
+    for s in trace.sessions:
+        title = f"{s.client} → {s.server}  user={s.user or '—'}" + ("  TLS" if s.tls else "")
+        parts: list[Text | Table] = [transcript(s)]
+        if s.data_channels:
+            parts.append(channel_table(s.data_channels))
+        console.print(Panel(Group(*parts), title=escape(title), title_align="left"))
+    for c in trace.control_attempts:
+        console.print(f"control attempt {c.orig} → {c.resp}: {c.outcome.value}")
+    if analysis.findings:
+        console.print("[bold]Findings[/bold]")
+        for f in analysis.findings:
+            console.print(finding_block(f))
+    else:
+        console.print("[green]No problems found.[/green]")
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """The console every command prints through (colour only on a terminal)."""
+    return Console(highlight=False, stderr=stderr)

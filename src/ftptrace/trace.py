@@ -1,0 +1,474 @@
+"""Build the immutable `Trace` from a stream of packets (live or replayed).
+
+The builder is the expected-channel table of Zeek's FTP analyzer grown up: every
+PORT/PASV/EPRT/EPSV/LPRT/LPSV announcement registers an expected connection (orig, resp_ip,
+resp_port — RFC 959 §3.2 for who connects, RFC 2428 §2–3 for the extended forms); each
+new TCP connection is matched against it by endpoint, or by port alone when the client
+ignored the address in the 227 reply (curl, ftplib and FileZilla do). State is bounded:
+idle connections expire, and nothing but control connections and expected data
+connections is ever stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ftptrace.ftp.events import (
+    Anomaly,
+    CommandSent,
+    DataChannelAnnounced,
+    Direction,
+    Event,
+    ReplyReceived,
+    TlsStarted,
+)
+from ftptrace.ftp.session import FtpSession
+from ftptrace.model import (
+    CaptureInfo,
+    Command,
+    Connection,
+    DataChannel,
+    Expected,
+    FrameRef,
+    IcmpReport,
+    Outcome,
+    Reply,
+    Rst,
+    Session,
+    Trace,
+)
+from ftptrace.net.model import Endpoint, IcmpError, Packet, Segment
+from ftptrace.net.reassembly import ConnState, HalfStream
+
+FTP_CONTROL_PORTS = frozenset({21})
+TRANSFER_VERBS = frozenset({"LIST", "NLST", "MLSD", "RETR", "STOR", "STOU", "APPE"})
+ACTIVE_VERBS = frozenset({"PORT", "EPRT", "LPRT"})
+COMPLETED_CODES = frozenset({226, 250})
+FAILED_CODES = frozenset({425, 426})
+IDLE_SECONDS = 600.0
+EXPECT_SECONDS = 300.0
+SWEEP_EVERY = 65536
+
+
+def hop_distance(ttl: int) -> int:
+    """Hops travelled, assuming the sender started from the next common initial TTL."""
+    for initial in (32, 64, 128, 255):
+        if ttl <= initial:
+            return initial - ttl
+    return 0
+
+
+@dataclass(slots=True)
+class _Cmd:
+    ts: float
+    frame: int
+    verb: str
+    arg: str | None
+    replies: list[Reply] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Channel:
+    via: str
+    passive: bool
+    host: str | None
+    port: int
+    ts: float
+    frame: int
+    expected: Expected
+    announce_cmd: _Cmd
+    announce_reply: Reply | None = None
+    command: _Cmd | None = None
+    conn: ConnState | None = None
+    matched_by: str | None = None
+    rejected: bool = False
+
+
+class _SessionDraft:
+    """A control connection being rebuilt: the FTP dialogue plus its data channels."""
+
+    def __init__(self, builder: TraceBuilder, conn: ConnState, server_is_resp: bool) -> None:
+        self.builder = builder
+        self.conn = conn
+        self.server_is_resp = server_is_resp
+        self.client = conn.orig if server_is_resp else conn.resp
+        self.server = conn.resp if server_is_resp else conn.orig
+        self.ftp = FtpSession()
+        self.commands: list[_Cmd] = []
+        self.by_seq: dict[int, _Cmd] = {}
+        self.channels: list[_Channel] = []
+        self.current: _Channel | None = None
+        self.anomalies: list[tuple[FrameRef, str, str]] = []
+        self.tls = False
+        to_server = conn.to_resp if server_is_resp else conn.to_orig
+        to_client = conn.to_orig if server_is_resp else conn.to_resp
+        to_server.deliver = self._from_client
+        to_client.deliver = self._from_server
+        to_server.on_gap = self._gap
+        to_client.on_gap = self._gap
+
+    def _gap(self, lost: int, ts: float, frame: int) -> None:
+        self.anomalies.append(
+            (self.builder.ref(frame), "capture-gap", f"{lost} bytes of the control stream missing")
+        )
+
+    def _from_client(self, data: bytes, ts: float, frame: int) -> None:
+        self._handle(self.ftp.receive(Direction.TO_SERVER, data, ts, frame))
+
+    def _from_server(self, data: bytes, ts: float, frame: int) -> None:
+        self._handle(self.ftp.receive(Direction.TO_CLIENT, data, ts, frame))
+
+    def _handle(self, events: list[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, CommandSent):
+                self._command(ev)
+            elif isinstance(ev, ReplyReceived):
+                self._reply(ev)
+            elif isinstance(ev, DataChannelAnnounced):
+                self._announce(ev)
+            elif isinstance(ev, TlsStarted):
+                self.tls = True
+            elif isinstance(ev, Anomaly):
+                self.anomalies.append((self.builder.ref(ev.frame), ev.kind, ev.detail))
+
+    def _command(self, ev: CommandSent) -> None:
+        cmd = _Cmd(ev.ts, ev.frame, ev.verb, ev.arg)
+        self.commands.append(cmd)
+        self.by_seq[ev.seq] = cmd
+        if ev.verb in TRANSFER_VERBS and self.current is not None:
+            self.current.command = cmd
+            self.current = None
+
+    def _reply(self, ev: ReplyReceived) -> None:
+        if ev.command is None:
+            return
+        cmd = self.by_seq.get(ev.command.seq)
+        if cmd is None:
+            return
+        reply = Reply(code=ev.code, text=ev.text, ts=ev.ts, ref=self.builder.ref(ev.frame))
+        cmd.replies.append(reply)
+        if cmd.verb in ACTIVE_VERBS:
+            for ch in reversed(self.channels):
+                if ch.announce_cmd is cmd:
+                    ch.announce_reply = reply
+                    if ev.code >= 400:
+                        # RFC 959 §4.2: 5yz/4yz — the server will not connect to it.
+                        ch.rejected = True
+                        self.builder.forget(ch)
+                        if self.current is ch:
+                            self.current = None
+                    break
+        if not ev.preliminary and ev.code >= 200:
+            self.by_seq.pop(ev.command.seq, None)
+
+    def _announce(self, ev: DataChannelAnnounced) -> None:
+        cmd = self.by_seq.get(ev.command.seq)
+        if cmd is None:
+            cmd = _Cmd(ev.command.ts, ev.command.frame, ev.command.verb, ev.command.arg)
+        if ev.passive:
+            # RFC 959 §4.1.2 PASV / RFC 2428 §3 EPSV: the client connects to the server's
+            # announced port; EPSV carries no address, so it is the control peer's.
+            resp_ip = ev.host if ev.host is not None else self.server.ip
+            expected = Expected(orig_ip=self.client.ip, resp_ip=resp_ip, resp_port=ev.port)
+        else:
+            # RFC 959 §3.2: in active mode the server opens the connection to the PORT address.
+            host = ev.host if ev.host is not None else self.client.ip
+            expected = Expected(orig_ip=self.server.ip, resp_ip=host, resp_port=ev.port)
+        reply = None
+        if ev.reply is not None:
+            reply = Reply(
+                code=ev.reply.code,
+                text=ev.reply.text,
+                ts=ev.reply.ts,
+                ref=self.builder.ref(ev.reply.frame),
+            )
+        ch = _Channel(
+            via=ev.via,
+            passive=ev.passive,
+            host=ev.host,
+            port=ev.port,
+            ts=ev.ts,
+            frame=ev.frame,
+            expected=expected,
+            announce_cmd=cmd,
+            announce_reply=reply,
+        )
+        self.channels.append(ch)
+        self.current = ch
+        self.builder.expect(self, ch)
+
+    def match(self, ch: _Channel, src: Endpoint, dst: Endpoint) -> str | None:
+        """How a new connection src → dst fits channel `ch`: 'endpoint', 'port' or None."""
+        exp = ch.expected
+        if dst.port != exp.resp_port or ch.conn is not None or ch.rejected:
+            return None
+        if dst.ip == exp.resp_ip and src.ip == exp.orig_ip:
+            return "endpoint"
+        if ch.passive and src.ip == self.client.ip:
+            return "port"
+        if not ch.passive and src.ip == self.server.ip:
+            return "port"
+        if dst.ip == exp.resp_ip:
+            return "endpoint"
+        return None
+
+    def finish(self) -> Session:
+        b = self.builder
+        conn = self.conn
+        server_ttl = conn.ttl_resp if self.server_is_resp else conn.ttl_orig
+        client_ttl = conn.ttl_orig if self.server_is_resp else conn.ttl_resp
+        channels = tuple(self._finish_channel(ch, server_ttl, client_ttl) for ch in self.channels)
+        return Session(
+            capture=b.capture.path,
+            client=self.client,
+            server=self.server,
+            control=b.connection(conn, None),
+            user=self.ftp.user,
+            tls=self.tls or self.ftp.tls,
+            banner=self.ftp.banner,
+            login_ok=self.ftp.login_ok,
+            commands=tuple(_freeze_cmd(c, b) for c in self.commands),
+            data_channels=channels,
+            anomalies=tuple(self.anomalies),
+            server_ttl=server_ttl,
+            client_ttl=client_ttl,
+        )
+
+    def _finish_channel(
+        self, ch: _Channel, server_ttl: int | None, client_ttl: int | None
+    ) -> DataChannel:
+        b = self.builder
+        baseline = server_ttl if ch.passive else client_ttl
+        conn = b.connection(ch.conn, baseline) if ch.conn is not None else None
+        command = _freeze_cmd(ch.command, b) if ch.command is not None else None
+        inferred = False
+        if ch.rejected:
+            outcome = Outcome.NOT_ATTEMPTED
+        elif conn is not None and conn.outcome is not Outcome.UNKNOWN:
+            outcome = conn.outcome
+        else:
+            codes = [r.code for r in command.replies] if command is not None else []
+            if any(c in COMPLETED_CODES for c in codes):
+                # RFC 959 §4.2: 226/250 after 150/125 — the transfer happened, even if its
+                # packets are not in this capture (filtered to port 21, say).
+                outcome, inferred = Outcome.ESTABLISHED, True
+            elif any(c in FAILED_CODES for c in codes):
+                outcome = Outcome.FAILED
+            else:
+                outcome = Outcome.UNKNOWN
+        return DataChannel(
+            via=ch.via,
+            passive=ch.passive,
+            announced_ip=ch.host,
+            announced_port=ch.port,
+            announced_ref=b.ref(ch.frame),
+            announce_reply=ch.announce_reply,
+            expected=ch.expected,
+            command=command,
+            outcome=outcome,
+            inferred=inferred,
+            connection=conn,
+            matched_by=ch.matched_by,
+        )
+
+
+def _freeze_cmd(c: _Cmd, b: TraceBuilder) -> Command:
+    return Command(ts=c.ts, ref=b.ref(c.frame), verb=c.verb, arg=c.arg, replies=tuple(c.replies))
+
+
+class TraceBuilder:
+    """Feed packets of one capture (or one live interface); `finish()` returns the Trace."""
+
+    def __init__(self, capture: CaptureInfo, control_ports: frozenset[int] = FTP_CONTROL_PORTS):
+        self.capture = capture
+        self.control_ports = control_ports
+        self._conns: dict[tuple[Endpoint, Endpoint], ConnState] = {}
+        self._sessions: dict[int, _SessionDraft] = {}
+        self._data: dict[int, tuple[_SessionDraft, _Channel]] = {}
+        self._expect: dict[int, list[tuple[_SessionDraft, _Channel]]] = {}
+        self._done: list[Session] = []
+        self._attempts: list[Connection] = []
+        self._refs: dict[int, FrameRef] = {}
+        self._count = 0
+        self._now = 0.0
+        self.packets = 0
+
+    # -- references and expectations -----------------------------------------------------
+    def ref(self, frame: int) -> FrameRef:
+        r = self._refs.get(frame)
+        if r is None:
+            r = FrameRef(capture=self.capture.path, frame=frame)
+            if len(self._refs) < 100_000:
+                self._refs[frame] = r
+        return r
+
+    def expect(self, session: _SessionDraft, ch: _Channel) -> None:
+        self._expect.setdefault(ch.expected.resp_port, []).append((session, ch))
+
+    def forget(self, ch: _Channel) -> None:
+        lst = self._expect.get(ch.expected.resp_port)
+        if lst:
+            lst[:] = [(s, c) for s, c in lst if c is not ch]
+            if not lst:
+                del self._expect[ch.expected.resp_port]
+
+    # -- packets -------------------------------------------------------------------------
+    def feed(self, pkt: Packet) -> None:
+        self.packets += 1
+        if type(pkt) is IcmpError:
+            self._icmp(pkt)
+            return
+        assert isinstance(pkt, Segment)
+        self._now = pkt.ts
+        self._count += 1
+        if self._count >= SWEEP_EVERY:
+            self._count = 0
+            self._sweep()
+        st = self._conns.get((pkt.src, pkt.dst))
+        if st is None:
+            st = self._new_connection(pkt)
+            if st is None:
+                return
+        st.update(pkt)
+
+    def _new_connection(self, seg: Segment) -> ConnState | None:
+        src, dst = seg.src, seg.dst
+        syn_only = seg.is_syn
+        if dst.port in self._expect or (not syn_only and src.port in self._expect):
+            found = self._match_data(seg)
+            if found is not None:
+                return found
+        if dst.port in self.control_ports or (not syn_only and src.port in self.control_ports):
+            to_server = dst.port in self.control_ports and (
+                syn_only or src.port not in self.control_ports
+            )
+            orig, resp = (src, dst) if (syn_only or to_server) else (dst, src)
+            st = self._store(orig, resp, seg)
+            self._sessions[id(st)] = _SessionDraft(self, st, server_is_resp=True)
+            return st
+        if seg.payload[:4] in (b"220 ", b"220-") and not syn_only:
+            # An FTP greeting on a non-standard port (RFC 959 §5.4: 220 opens the dialogue).
+            st = self._store(dst, src, seg)
+            self._sessions[id(st)] = _SessionDraft(self, st, server_is_resp=True)
+            return st
+        return None
+
+    def _match_data(self, seg: Segment) -> ConnState | None:
+        candidates = []
+        for orig, resp in ((seg.src, seg.dst), (seg.dst, seg.src)):
+            if seg.is_syn and orig is not seg.src:
+                continue
+            for sess, ch in self._expect.get(resp.port, ()):
+                how = sess.match(ch, orig, resp)
+                if how is not None:
+                    candidates.append((how == "endpoint", ch.ts, sess, ch, orig, resp, how))
+        if not candidates:
+            return None
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        _, _, sess, ch, orig, resp, how = candidates[-1]
+        st = self._store(orig, resp, seg)
+        ch.conn = st
+        ch.matched_by = how
+        self._data[id(st)] = (sess, ch)
+        self.forget(ch)
+        return st
+
+    def _store(self, orig: Endpoint, resp: Endpoint, seg: Segment) -> ConnState:
+        st = ConnState(orig, resp, seg.ts, seg.frame)
+        self._conns[(orig, resp)] = st
+        self._conns[(resp, orig)] = st
+        return st
+
+    def _icmp(self, err: IcmpError) -> None:
+        st = self._conns.get((err.quoted_src, err.quoted_dst))
+        if st is None:
+            return
+        if st.icmp is None and st.synack_frame is None and not st.saw_payload:
+            st.icmp = err
+
+    # -- bounded state -------------------------------------------------------------------
+    def _sweep(self) -> None:
+        """Expire idle connections and stale expectations so memory stays bounded."""
+        horizon = self._now - IDLE_SECONDS
+        stale = {id(st): st for st in self._conns.values() if st.last_ts < horizon}
+        for key in [k for k, st in self._conns.items() if id(st) in stale]:
+            del self._conns[key]
+        for ident in stale:
+            draft = self._sessions.pop(ident, None)
+            if draft is not None:
+                self._close_session(draft)
+            self._data.pop(ident, None)
+        old = self._now - EXPECT_SECONDS
+        for port in list(self._expect):
+            keep = [(s, c) for s, c in self._expect[port] if c.ts >= old]
+            if keep:
+                self._expect[port] = keep
+            else:
+                del self._expect[port]
+
+    def _close_session(self, draft: _SessionDraft) -> None:
+        for half in (draft.conn.to_orig, draft.conn.to_resp):
+            half.flush(self._now, 0)
+        if not draft.conn.saw_payload:
+            self._attempts.append(self.connection(draft.conn, None))
+            return
+        self._done.append(draft.finish())
+
+    # -- freezing ------------------------------------------------------------------------
+    def connection(self, st: ConnState, baseline_ttl: int | None) -> Connection:
+        rst = None
+        if st.rst is not None:
+            frame, sender, ttl, ip_id = st.rst
+            from_peer = None
+            if baseline_ttl is not None:
+                from_peer = hop_distance(ttl) == hop_distance(baseline_ttl)
+            rst = Rst(ref=self.ref(frame), sender=sender, ttl=ttl, ip_id=ip_id, from_peer=from_peer)
+        icmp = None
+        if st.icmp is not None:
+            e = st.icmp
+            icmp = IcmpReport(ref=self.ref(e.frame), sender=e.sender, kind=e.kind, ttl=e.ttl)
+        return Connection(
+            orig=st.orig,
+            resp=st.resp,
+            first_ts=st.first_ts,
+            last_ts=st.last_ts,
+            syn=self.ref(st.syn_frame) if st.syn_frame is not None else None,
+            syn_count=st.syn_count,
+            syn_ttl=st.syn_ttl,
+            synack=self.ref(st.synack_frame) if st.synack_frame is not None else None,
+            synack_ttl=st.synack_ttl,
+            established=st.established,
+            rst=rst,
+            icmp=icmp,
+            bytes_orig=st.to_resp.byte_count,
+            bytes_resp=st.to_orig.byte_count,
+            saw_payload=st.saw_payload,
+        )
+
+    def finish(self, warnings: tuple[str, ...] = ()) -> Trace:
+        for draft in list(self._sessions.values()):
+            self._close_session(draft)
+        self._sessions.clear()
+        sessions = sorted(self._done, key=lambda s: s.control.first_ts)
+        info = CaptureInfo(
+            path=self.capture.path,
+            vantage=self.capture.vantage,
+            packets=self.packets,
+            warnings=self.capture.warnings + warnings,
+        )
+        return Trace(
+            captures=(info,), sessions=tuple(sessions), control_attempts=tuple(self._attempts)
+        )
+
+
+def merge_traces(traces: list[Trace]) -> Trace:
+    """Several captures analysed side by side: one Trace with all their sessions."""
+    return Trace(
+        captures=tuple(c for t in traces for c in t.captures),
+        sessions=tuple(s for t in traces for s in t.sessions),
+        control_attempts=tuple(a for t in traces for a in t.control_attempts),
+        warnings=tuple(w for t in traces for w in t.warnings),
+    )
+
+
+__all__ = ["HalfStream", "TraceBuilder", "hop_distance", "merge_traces"]
