@@ -153,3 +153,79 @@ class Ftp:
     def quit(self) -> None:
         self.cmd("QUIT", "221 Goodbye.")
         self.w.close(self.f)
+
+
+def _ip_packet(src: str, dst: str, proto: int, body: bytes, ttl: int, ip_id: int) -> bytes:
+    import socket
+    import struct
+
+    if ":" in src:
+        return (
+            struct.pack("!IHBB", 6 << 28, len(body), proto, ttl)
+            + socket.inet_pton(socket.AF_INET6, src)
+            + socket.inet_pton(socket.AF_INET6, dst)
+            + body
+        )
+    return (
+        struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(body),
+            ip_id,
+            0,
+            ttl,
+            proto,
+            0,
+            socket.inet_aton(src),
+            socket.inet_aton(dst),
+        )
+        + body
+    )
+
+
+def _tcp(seg: Segment) -> bytes:
+    import struct
+
+    return (
+        struct.pack(
+            "!HHIIBBHHH",
+            seg.src.port,
+            seg.dst.port,
+            seg.seq,
+            seg.ack,
+            5 << 4,
+            seg.flags,
+            65535,
+            0,
+            0,
+        )
+        + seg.payload
+    )
+
+
+def raw_ip(pkt: Packet) -> bytes:
+    """The packet as raw IP bytes (linktype 101), written without ftptrace's code."""
+    import struct
+
+    if isinstance(pkt, Segment):
+        return _ip_packet(pkt.src.ip, pkt.dst.ip, 6, _tcp(pkt), pkt.ttl, pkt.ip_id or 0)
+    quoted_seg = Segment(
+        0, 0, pkt.quoted_src, pkt.quoted_dst, 0x02, pkt.quoted_seq or 0, 0, b"", 64, 0
+    )
+    quoted = _ip_packet(pkt.quoted_src.ip, pkt.quoted_dst.ip, 6, _tcp(quoted_seg), 64, 0)[:28]
+    v6 = ":" in pkt.sender
+    body = struct.pack("!BBHI", pkt.icmp_type, pkt.icmp_code, 0, 0) + quoted
+    return _ip_packet(pkt.sender, pkt.quoted_src.ip, 58 if v6 else 1, body, pkt.ttl, 0)
+
+
+def write_pcap(packets: list[Packet], path: str) -> None:
+    import struct
+
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
+        for p in packets:
+            data = raw_ip(p)
+            sec = int(p.ts)
+            fh.write(struct.pack("<IIII", sec, int((p.ts - sec) * 1e6), len(data), len(data)))
+            fh.write(data)
