@@ -56,8 +56,9 @@ def read_trace(
             CaptureInfo(path=str(path), vantage=vantage), control_ports=control_ports
         )
         feed = builder.feed
+        ports = builder.ports  # live set: grows as channels are announced
         for raw in reader:
-            pkt = decode(raw.linktype, raw.data, raw.ts, raw.frame)
+            pkt = decode(raw.linktype, raw.data, raw.ts, raw.frame, ports)
             if pkt is not None:
                 feed(pkt)
         trace = builder.finish(tuple(reader.warnings))

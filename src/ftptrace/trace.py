@@ -292,6 +292,11 @@ class TraceBuilder:
         self._count = 0
         self._now = 0.0
         self.packets = 0
+        self.ports: set[int] = set(control_ports)
+        """Ports whose every segment matters (control ports, announced data ports, tracked
+        connections). A reader may pass this live set to `net.decode.decode(ports=...)` to
+        drop bulk segments of other connections before any object is built; SYN/FIN/RST
+        segments are kept regardless, so connection attempts are never lost."""
 
     # -- references and expectations -----------------------------------------------------
     def ref(self, frame: int) -> FrameRef:
@@ -304,6 +309,7 @@ class TraceBuilder:
 
     def expect(self, session: _SessionDraft, ch: _Channel) -> None:
         self._expect.setdefault(ch.expected.resp_port, []).append((session, ch))
+        self.ports.add(ch.expected.resp_port)
 
     def forget(self, ch: _Channel) -> None:
         lst = self._expect.get(ch.expected.resp_port)
@@ -375,6 +381,7 @@ class TraceBuilder:
 
     def _store(self, orig: Endpoint, resp: Endpoint, seg: Segment) -> ConnState:
         st = ConnState(orig, resp, seg.ts, seg.frame)
+        self.ports.add(resp.port)
         self._conns[(orig, resp)] = st
         self._conns[(resp, orig)] = st
         return st
@@ -405,6 +412,10 @@ class TraceBuilder:
                 self._expect[port] = keep
             else:
                 del self._expect[port]
+        live = set(self.control_ports) | set(self._expect)
+        live.update(st.resp.port for st in self._conns.values())
+        self.ports.intersection_update(live)
+        self.ports.update(live)
 
     def _close_session(self, draft: _SessionDraft) -> None:
         for half in (draft.conn.to_orig, draft.conn.to_resp):
