@@ -51,7 +51,7 @@ class ReplyReceived:
 class DataChannelAnnounced:
     """A data endpoint was announced: PASV/EPSV/LPSV by the server, PORT/EPRT/LPRT by the client.
 
-    `host` is the address exactly as written, None when the form carries none (EPSV, RFC
+    `host` is the announced address in canonical text form (ipaddress compressed), None when the form carries none (EPSV, RFC
     2428 §3; EPRT with net-prt "|||port|" does not exist, but EPSV does). `announcement` is
     the reply (passive) or command (active) that carried it.
     """
