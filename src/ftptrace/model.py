@@ -158,7 +158,8 @@ class DataChannel:
     connection: Connection | None
     matched_by: str | None = None
     """"endpoint" (exact expected address), "port" (client ignored the announced address),
-    or None when no connection was matched."""
+    "hosts" (control channel encrypted: recognised by its two hosts alone), or None when no
+    connection was matched."""
 
     @property
     def bytes(self) -> int:

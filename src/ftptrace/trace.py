@@ -82,6 +82,8 @@ class _Channel:
     conn: ConnState | None = None
     matched_by: str | None = None
     rejected: bool = False
+    reported: bool = False
+    """Live use: already returned by `TraceBuilder.drain_resolved`."""
 
 
 class _SessionDraft:
@@ -128,6 +130,7 @@ class _SessionDraft:
                 self._announce(ev)
             elif isinstance(ev, TlsStarted):
                 self.tls = True
+                self.builder.encrypted[(self.client.ip, self.server.ip)] = self
             elif isinstance(ev, Anomaly):
                 self.anomalies.append((self.builder.ref(ev.frame), ev.kind, ev.detail))
 
@@ -197,6 +200,29 @@ class _SessionDraft:
         self.current = ch
         self.builder.expect(self, ch)
 
+    def guess_encrypted_channel(self, seg: Segment) -> _Channel:
+        """A connection between this session's hosts after AUTH TLS (RFC 4217 §4).
+
+        The PASV/PORT negotiation is encrypted, so the channel is recognised by its hosts
+        alone: client → server is passive, server → client active. `matched_by` says so.
+        """
+        passive = seg.src.ip == self.client.ip
+        expected = Expected(orig_ip=seg.src.ip, resp_ip=seg.dst.ip, resp_port=seg.dst.port)
+        cmd = _Cmd(seg.ts, seg.frame, "AUTH", None)
+        ch = _Channel(
+            via="PASV" if passive else "PORT",
+            passive=passive,
+            host=None,
+            port=seg.dst.port,
+            ts=seg.ts,
+            frame=seg.frame,
+            expected=expected,
+            announce_cmd=cmd,
+            matched_by="hosts",
+        )
+        self.channels.append(ch)
+        return ch
+
     def match(self, ch: _Channel, src: Endpoint, dst: Endpoint) -> str | None:
         """How a new connection src → dst fits channel `ch`: 'endpoint', 'port' or None."""
         exp = ch.expected
@@ -254,6 +280,10 @@ class _SessionDraft:
                 outcome, inferred = Outcome.ESTABLISHED, True
             elif any(c in FAILED_CODES for c in codes):
                 outcome = Outcome.FAILED
+            elif any(c >= 450 for c in codes):
+                # RFC 959 §4.2: 45x/5yz to the transfer command — the server refused the
+                # transfer (missing file, permissions, a server fault), no connection tried.
+                outcome = Outcome.NOT_ATTEMPTED
             else:
                 outcome = Outcome.UNKNOWN
         return DataChannel(
@@ -288,6 +318,8 @@ class TraceBuilder:
         self._expect: dict[int, list[tuple[_SessionDraft, _Channel]]] = {}
         self._done: list[Session] = []
         self._attempts: list[Connection] = []
+        self.encrypted: dict[tuple[str, str], _SessionDraft] = {}
+        """(client ip, server ip) of sessions whose control channel went TLS."""
         self._refs: dict[int, FrameRef] = {}
         self._count = 0
         self._now = 0.0
@@ -352,6 +384,14 @@ class TraceBuilder:
             st = self._store(orig, resp, seg)
             self._sessions[id(st)] = _SessionDraft(self, st, server_is_resp=True)
             return st
+        if syn_only and self.encrypted:
+            draft = self.encrypted.get((src.ip, dst.ip)) or self.encrypted.get((dst.ip, src.ip))
+            if draft is not None:
+                ch = draft.guess_encrypted_channel(seg)
+                st = self._store(src, dst, seg)
+                ch.conn = st
+                self._data[id(st)] = (draft, ch)
+                return st
         if seg.payload[:4] in (b"220 ", b"220-") and not syn_only:
             # An FTP greeting on a non-standard port (RFC 959 §5.4: 220 opens the dialogue).
             st = self._store(dst, src, seg)
@@ -456,6 +496,10 @@ class TraceBuilder:
             saw_payload=st.saw_payload,
         )
 
+    def drain_resolved(self, now: float, *, wait: float = 10.0, linger: float = 2.0) -> Resolved:
+        """Live use: channels, sessions and attempts whose fate became known (see `_drain`)."""
+        return _drain(self, now, wait, linger)
+
     def finish(self, warnings: tuple[str, ...] = ()) -> Trace:
         for draft in list(self._sessions.values()):
             self._close_session(draft)
@@ -472,6 +516,92 @@ class TraceBuilder:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What `TraceBuilder.drain_resolved` found certain since its last call."""
+
+    channels: list[tuple[Session, DataChannel]]
+    """Each data channel once, with its session (commands left out: see `sessions`)."""
+    sessions: list[Session]
+    """Sessions whose control connection ended; the builder has forgotten them."""
+    attempts: list[Connection]
+    """Control connections refused, unreachable or unanswered for `wait` seconds."""
+
+
+def _drain(b: TraceBuilder, now: float, wait: float, linger: float) -> Resolved:
+    """Live use (`ftptrace watch`): resolve what is certain, then forget it (bounded memory).
+
+    A data channel is resolved when its connection was refused or unreachable, when it was
+    established and the transfer command got its final reply (RFC 959 §4.2) or the
+    connection closed or idled `wait` seconds, when SYNs stayed unanswered `wait` seconds,
+    when the server answered the transfer command without any connection, or when its
+    session ended. A session ends `linger` seconds after its control connection closed.
+    """
+    b._now = max(b._now, now)
+    out = Resolved([], [], [])
+    for ident, d in list(b._sessions.items()):
+        st = d.conn
+        unanswered = st.synack_frame is None and not st.saw_payload
+        ended = (st.closed and now - st.last_ts >= linger) or now - st.last_ts >= IDLE_SECONDS
+        if unanswered and (st.rst is not None or st.icmp is not None or now - st.first_ts >= wait):
+            ended = True
+        server_ttl = st.ttl_resp if d.server_is_resp else st.ttl_orig
+        client_ttl = st.ttl_orig if d.server_is_resp else st.ttl_resp
+        for ch in d.channels:
+            if ch.reported or not (ended or _settled(ch, now, wait)):
+                continue
+            ch.reported = True
+            frozen = d._finish_channel(ch, server_ttl, client_ttl)
+            snap = Session(
+                capture=b.capture.path,
+                client=d.client,
+                server=d.server,
+                control=b.connection(st, None),
+                user=d.ftp.user,
+                tls=d.tls,
+                banner=None,
+                login_ok=d.ftp.login_ok,
+                commands=(),
+                data_channels=(frozen,),
+                server_ttl=server_ttl,
+                client_ttl=client_ttl,
+            )
+            out.channels.append((snap, frozen))
+            b.forget(ch)
+            if ch.conn is not None and (ch.conn.closed or ch.conn.rst or ch.conn.icmp):
+                b._data.pop(id(ch.conn), None)
+                b._conns.pop((ch.conn.orig, ch.conn.resp), None)
+                b._conns.pop((ch.conn.resp, ch.conn.orig), None)
+        if len(d.channels) > 64:
+            d.channels = [c for c in d.channels if not c.reported]
+        if ended:
+            del b._sessions[ident]
+            b._conns.pop((st.orig, st.resp), None)
+            b._conns.pop((st.resp, st.orig), None)
+            b.encrypted.pop((d.client.ip, d.server.ip), None)
+            b._close_session(d)
+    out.sessions.extend(b._done)
+    # A connection first seen without its SYN is the tail of one already forgotten.
+    out.attempts.extend(a for a in b._attempts if a.syn_count)
+    b._done.clear()
+    b._attempts.clear()
+    return out
+
+
+def _settled(ch: _Channel, now: float, wait: float) -> bool:
+    if ch.rejected:
+        return True
+    final = ch.command is not None and any(r.code >= 200 for r in ch.command.replies)
+    st = ch.conn
+    if st is None:
+        return final or now - ch.ts >= EXPECT_SECONDS
+    if st.rst is not None or st.icmp is not None:
+        return True
+    if st.established or st.saw_payload:
+        return final or st.closed or now - st.last_ts >= wait
+    return final or now - st.first_ts >= wait
+
+
 def merge_traces(traces: list[Trace]) -> Trace:
     """Several captures analysed side by side: one Trace with all their sessions."""
     return Trace(
@@ -482,4 +612,4 @@ def merge_traces(traces: list[Trace]) -> Trace:
     )
 
 
-__all__ = ["HalfStream", "TraceBuilder", "hop_distance", "merge_traces"]
+__all__ = ["HalfStream", "Resolved", "TraceBuilder", "hop_distance", "merge_traces"]

@@ -28,6 +28,12 @@ RANGE_HINT = (
     "address) and pin the server to it (vsftpd: pasv_min_port/pasv_max_port; proftpd: "
     "PassivePorts; pure-ftpd: -p MIN:MAX; FileZilla Server: custom port range)."
 )
+NAT_PORT_HINT = (
+    "The client is behind NAT and announced its private address; nothing on the way "
+    "rewrote it. Use passive mode, or attach the FTP helper on the client's router "
+    "(iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp, or the nft "
+    "'ct helper' equivalent)."
+)
 
 
 def rule(fn: Rule) -> Rule:
@@ -76,6 +82,26 @@ def control_failures(trace: Trace) -> Iterator[Finding]:
         target = str(c.resp)
         if c.outcome is Outcome.REFUSED:
             assert c.rst is not None
+            gateway = (
+                hop_distance(c.rst.ttl) == 0
+                and is_internal(c.orig.ip)
+                and not is_internal(c.resp.ip)
+            )
+            if gateway:
+                # A LAN host dialled the public address and the box one hop away answered:
+                # the router that owns that address and does not loop it back (hairpin).
+                yield Finding(
+                    code=Code.CONTROL_REFUSED,
+                    severity=Severity.ERROR,
+                    where=Where.SERVER_ROUTER,
+                    summary=f"control connection from the LAN ({c.orig.ip}) to the public "
+                    f"address {target} refused by the router itself (RST, 0 hops)",
+                    hint="The router does not loop connections from the LAN back to its own "
+                    "public address (no NAT loopback/hairpin). Test from outside, use the "
+                    "server's LAN address from inside (or split DNS), or enable NAT loopback.",
+                    evidence=_refs(c.syn, c.rst.ref),
+                )
+                continue
             yield Finding(
                 code=Code.CONTROL_REFUSED,
                 severity=Severity.ERROR,
@@ -158,10 +184,13 @@ def passive_address(trace: Trace) -> Iterator[Finding]:
         client_outside = not is_internal(s.client.ip)
         if ann == peer and not (is_internal(ann) and client_outside):
             continue
+        if not is_internal(ann) and is_internal(peer):
+            continue  # A NAT-aware server announcing its router's public address: correct.
         if is_internal(ann) and (client_outside or not is_internal(peer)):
+            worked = ch.outcome is Outcome.ESTABLISHED
             yield Finding(
                 code=Code.PASV_PRIVATE_ADDRESS,
-                severity=Severity.ERROR,
+                severity=Severity.WARNING if worked else Severity.ERROR,
                 where=Where.SERVER_HOST,
                 summary=f"{ch.via} reply announces {kind(ann)} {ann}:{ch.announced_port} to a "
                 f"client at {s.client.ip}"
@@ -170,12 +199,16 @@ def passive_address(trace: Trace) -> Iterator[Finding]:
                     if peer != ann
                     else " outside the server's network"
                 ),
-                hint=PASV_HINT + " Clients that trust the reply connect to an address they "
-                "cannot reach.",
+                hint=PASV_HINT
+                + (
+                    " It worked here only because a NAT helper rewrote the reply or the client "
+                    "ignored the address; TLS on the control channel or a stricter client "
+                    "breaks it."
+                    if worked
+                    else " Clients that trust the reply connect to an address they cannot reach."
+                ),
                 evidence=ev,
             )
-        elif not is_internal(ann) and is_internal(peer) and not is_internal(s.client.ip):
-            continue  # A NAT-aware server announcing its router's public address: correct.
         elif not is_internal(ann) and not is_internal(peer):
             yield Finding(
                 code=Code.PASV_THIRD_PARTY,
@@ -220,7 +253,7 @@ def active_address(trace: Trace) -> Iterator[Finding]:
                 "(nf_conntrack_ftp: CT --helper ftp).",
                 evidence=_refs(ch.announced_ref, reply.ref),
             )
-        if is_internal(ch.announced_ip) and not is_internal(s.server.ip):
+        if behind_nat(s, ch) or (is_internal(ch.announced_ip) and not is_internal(s.server.ip)):
             ok = ch.outcome is Outcome.ESTABLISHED
             yield Finding(
                 code=Code.PORT_PRIVATE_ADDRESS,
@@ -251,11 +284,41 @@ def _placement(s: Session, ch: DataChannel, conn: Connection | None) -> Where:
         return Where.SERVER_ROUTER
     if on_host(s.client_ttl) and conn is not None and conn.syn_count:
         return Where.CLIENT_HOST  # the server's SYN reached us; our host dropped it
+    if conn is not None and conn.rst is None and on_host(s.server_ttl):
+        # Seen leaving the server, never answered: the server's router (egress filter) and
+        # the client's firewall look identical from here. Say so rather than guess.
+        return Where.UNKNOWN
+    if conn is not None and conn.rst is None and client_reachable_directly(s, ch):
+        return Where.CLIENT_HOST  # no NAT in front of the client: its own firewall
     if conn is not None and conn.rst is not None and conn.rst.from_peer is False:
         return _router_or_internet(conn.rst.ttl, s.client_ttl, Where.CLIENT_ROUTER)
     if conn is not None and conn.rst is not None and conn.rst.from_peer:
         return Where.CLIENT_HOST
     return Where.CLIENT_ROUTER
+
+
+def behind_nat(s: Session, ch: DataChannel) -> bool:
+    """Active mode: the client announces an internal address its control packets do not
+    come from — something between the client and here translated them."""
+    ann = ch.announced_ip
+    return ann is not None and is_internal(ann) and ann != s.client.ip
+
+
+def client_reachable_directly(s: Session, ch: DataChannel) -> bool:
+    """Active mode: the announced address is the public address the control connection
+    comes from, so no NAT sits in front of the client; a drop there is its own host."""
+    return ch.announced_ip == s.client.ip and not is_internal(s.client.ip)
+
+
+def _active_failed_where(s: Session, ch: DataChannel) -> Where:
+    """PORT accepted, then 425, and no packet of the attempt here."""
+    if behind_nat(s, ch) or is_internal(ch.expected.resp_ip):
+        return Where.CLIENT_ROUTER
+    if on_host(s.client_ttl) and client_reachable_directly(s, ch):
+        # Captured on the client, which has no NAT in front of it, and the server's SYN
+        # never showed up here (AF_PACKET sees it before any local firewall): upstream.
+        return Where.SERVER_ROUTER
+    return Where.UNKNOWN
 
 
 def _router_or_internet(ttl: int, peer_ttl: int | None, router: Where) -> Where:
@@ -300,6 +363,14 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                     else "The SYN reached the server and got no answer: the server's own "
                     "firewall drops the passive range (iptables/nft INPUT, ufw, firewalld)."
                 )
+            elif where is Where.UNKNOWN:
+                hint = (
+                    "The server's SYN left the server and got no answer: either the server's "
+                    "router drops outbound data connections (egress filter; allow them, or "
+                    "use passive mode) or the client's firewall drops them. Capture on the "
+                    "client, or on the server router's WAN side, to tell which "
+                    "(ftptrace replay server=… server-router-wan=…)."
+                )
             elif where is Where.CLIENT_HOST:
                 hint = (
                     "The server's connection reached this host and was dropped here: allow "
@@ -323,11 +394,13 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
             )
         elif ch.outcome is Outcome.UNREACHABLE and conn is not None and conn.icmp is not None:
             icmp = conn.icmp
-            where = (
-                Where.SERVER_HOST
-                if (ch.passive and ch.announced_ip and is_internal(ch.announced_ip))
-                else Where.INTERNET
-            )
+            internal = ch.announced_ip is not None and is_internal(ch.announced_ip)
+            if internal and ch.passive:
+                where = Where.SERVER_HOST
+            elif internal:
+                where = Where.CLIENT_ROUTER  # the client's NAT rewrote nothing
+            else:
+                where = Where.INTERNET
             yield Finding(
                 code=Code.DATA_UNREACHABLE,
                 severity=Severity.ERROR,
@@ -336,6 +409,8 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 f"from {icmp.sender}",
                 hint=PASV_HINT
                 if where is Where.SERVER_HOST
+                else NAT_PORT_HINT
+                if where is Where.CLIENT_ROUTER
                 else "A router reports the data address unreachable: check the announced address.",
                 evidence=_refs(conn.syn, icmp.ref),
             )
@@ -344,7 +419,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
             yield Finding(
                 code=Code.ACTIVE_CONNECT_FAILED,
                 severity=Severity.ERROR,
-                where=Where.CLIENT_ROUTER if is_internal(ch.expected.resp_ip) else Where.UNKNOWN,
+                where=_active_failed_where(s, ch),
                 summary=f"server accepted {ch.via} {target} but reported "
                 f"{reply.code if reply else '425'}: no connection reached the client here",
                 hint="The server could not connect back: its outbound connection is blocked "
@@ -365,6 +440,26 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 "the data connection died.",
                 evidence=_refs(reply.ref if reply else None),
             )
+        if ch.outcome is Outcome.NOT_ATTEMPTED and ch.command is not None and ch.command.reply:
+            reply = ch.command.reply
+            first = reply.text.splitlines()[0] if reply.text else ""
+            hint = (
+                "vsftpd 3.0.3 cannot bind port 20 for an active connection when "
+                "port_promiscuous=YES is combined with connect_from_port_20=YES: set "
+                "connect_from_port_20=NO, or drop port_promiscuous."
+                if "vsf_sysutil_bind" in first
+                else "The server refused the transfer before any data connection: check the "
+                "file name, permissions and the server's log."
+            )
+            yield Finding(
+                code=Code.TRANSFER_FAILED,
+                severity=Severity.ERROR,
+                where=Where.SERVER_HOST,
+                summary=f"{who}: server answered {reply.code} {first}".rstrip()
+                + " before opening a data connection",
+                hint=hint,
+                evidence=_refs(reply.ref),
+            )
         if ch.outcome is Outcome.ESTABLISHED and ch.command is not None:
             reply = ch.command.reply
             if reply is not None and reply.code >= 400:
@@ -379,6 +474,22 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                     "when the data connection comes from another address).",
                     evidence=_refs(reply.ref),
                 )
+        if (
+            ch.passive
+            and ch.outcome is Outcome.UNKNOWN
+            and ch.connection is None
+            and on_host(s.server_ttl)
+            and not s.tls
+        ):
+            yield Finding(
+                code=Code.DATA_NEVER_ARRIVED,
+                severity=Severity.WARNING,
+                where=Where.SERVER_ROUTER,
+                summary=f"{ch.via} announced port {ch.expected.resp_port}, but no connection "
+                "to it reached the server (captured on the server itself)",
+                hint="If the client tried, its SYN died before the server: " + RANGE_HINT,
+                evidence=_refs(ch.announced_ref),
+            )
         if ch.inferred:
             yield Finding(
                 code=Code.DATA_NOT_CAPTURED,
@@ -395,15 +506,22 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
 @rule
 def passive_range(trace: Trace) -> Iterator[Finding]:
     by_server: dict[str, tuple[set[int], set[int], list[FrameRef]]] = {}
-    for _, ch in _channels(trace):
-        if not ch.passive or ch.connection is None or ch.inferred:
+    for s, ch in _channels(trace):
+        never_arrived = (
+            ch.passive
+            and ch.connection is None
+            and ch.outcome is Outcome.UNKNOWN
+            and on_host(s.server_ttl)
+            and not s.tls
+        )
+        if not ch.passive or ch.inferred or (ch.connection is None and not never_arrived):
             continue
         ok, bad, refs = by_server.setdefault(ch.expected.resp_ip, (set(), set(), []))
         if ch.outcome is Outcome.ESTABLISHED:
             ok.add(ch.expected.resp_port)
-        elif ch.outcome in (Outcome.REFUSED, Outcome.UNANSWERED):
+        elif ch.outcome in (Outcome.REFUSED, Outcome.UNANSWERED) or never_arrived:
             bad.add(ch.expected.resp_port)
-            refs.extend(_refs(ch.connection.syn))
+            refs.extend(_refs(ch.connection.syn if ch.connection else ch.announced_ref))
     for server, (ok, bad, refs) in sorted(by_server.items()):
         if ok and bad:
             yield Finding(
