@@ -331,7 +331,7 @@ def _router_or_internet(ttl: int, peer_ttl: int | None, router: Where) -> Where:
 def data_failures(trace: Trace) -> Iterator[Finding]:
     for s, ch in _channels(trace):
         conn = ch.connection
-        who = f"{ch.label} via {ch.via}"
+        who = f"{ch.command.text} via {ch.via}" if ch.command else f"the {ch.via} channel"
         target = f"{ch.expected.resp_ip}:{ch.expected.resp_port}"
         if ch.outcome is Outcome.REFUSED and conn is not None and conn.rst is not None:
             where = _placement(s, ch, conn)

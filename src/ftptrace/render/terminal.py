@@ -49,12 +49,14 @@ def transcript(session: Session, limit: int = 60) -> Text:
 
 def channel_table(channels: tuple[DataChannel, ...]) -> Table:
     table = Table(show_edge=False, pad_edge=False, expand=False)
-    for col in ("#", "mode", "announced", "for", "connection", "fate"):
+    for col in ("#", "mode", "announced", "for", "seen on the wire", "fate"):
         table.add_column(col, overflow="fold")
     for i, ch in enumerate(channels, 1):
         ann = f"{ch.announced_ip or '(peer)'}:{ch.announced_port}"
         conn = ch.connection
-        seen = f"{conn.orig} → {conn.resp}" if conn is not None else "—"
+        # The originating host is the client (passive) or the server (active): its port
+        # is what matters; the responding endpoint is shown in full.
+        seen = f":{conn.orig.port} → {conn.resp}" if conn is not None else "—"
         fate = ch.outcome.value + (" (inferred)" if ch.inferred else "")
         if conn is not None and conn.rst is not None:
             fate += f" by {conn.rst.sender}"
@@ -63,7 +65,7 @@ def channel_table(channels: tuple[DataChannel, ...]) -> Table:
         if conn is not None and ch.outcome is Outcome.UNANSWERED:
             fate += f" ({conn.syn_count} SYN)"
         table.add_row(
-            str(i), ch.via, ann, escape(ch.label), seen, Text(fate, style=OUTCOME_STYLE[ch.outcome])
+            str(i), ch.via, ann, escape(ch.command.text) if ch.command else "—", seen, Text(fate, style=OUTCOME_STYLE[ch.outcome])
         )
     return table
 
