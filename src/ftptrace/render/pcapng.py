@@ -1,0 +1,193 @@
+"""Annotated pcapng: the input capture's frames, unchanged, with packet comments on the
+frames that matter ("PASV reply announces private 192.168.1.2:50000", "data SYN for LIST #2 —
+unanswered …") that Wireshark and tshark show as `frame.comment`.
+
+The writer follows draft-ietf-opsawg-pcapng: one section header block (§4.1), one interface
+description block per (interface, link type) of the input (§4.2), and an enhanced packet
+block per frame (§4.3) whose `opt_comment` option (code 1, §3.5) carries the note. Timestamps
+are written in the default microsecond resolution (`if_tsresol` absent = 10^-6, §4.2).
+Credentials never reach a comment: the PASS frame says "PASS ****" and every comment passes
+through `mask_credentials` before it is written.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ftptrace import __version__
+from ftptrace.render.diagram_model import (
+    ANNOUNCE_VERBS,
+    RST_SENDER,
+    Doc,
+    channel_frames,
+    command_text,
+    endpoint,
+    is_private,
+    outcome_text,
+    reply_text,
+)
+
+BT_SHB, BT_IDB, BT_EPB = 0x0A0D0D0A, 1, 6
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+OPT_ENDOFOPT, OPT_COMMENT, SHB_USERAPPL = 0, 1, 4
+_PASS_RE = re.compile(r"(?i)\b(PASS|ACCT|ADAT)(\s+)(?!\*+\b)\S+")
+
+
+def mask_credentials(text: str) -> str:
+    """Replace any argument of PASS/ACCT/ADAT in free text by ****."""
+    return _PASS_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}****", text)
+
+
+def _pad(b: bytes) -> bytes:
+    return b + b"\0" * (-len(b) % 4)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + _pad(value)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
+
+
+class PcapngWriter:
+    """Streams blocks to a binary file; interfaces are declared on first use."""
+
+    def __init__(self, stream: BinaryIO, application: str = f"ftptrace {__version__}") -> None:
+        self.stream = stream
+        self.ifaces: dict[tuple[int, int], int] = {}
+        opts = _option(SHB_USERAPPL, application.encode()) + _option(OPT_ENDOFOPT, b"")
+        body = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + opts
+        stream.write(_block(BT_SHB, body))
+
+    def interface(self, linktype: int, key: int = 0) -> int:
+        """The pcapng interface id for (input interface `key`, `linktype`), declared once."""
+        k = (key, linktype)
+        if k not in self.ifaces:
+            self.ifaces[k] = len(self.ifaces)
+            self.stream.write(_block(BT_IDB, struct.pack("<HHI", linktype, 0, 0)))
+        return self.ifaces[k]
+
+    def packet(self, iface: int, ts: float, data: bytes, orig_len: int | None = None,
+               comments: tuple[str, ...] = ()) -> None:
+        ticks = round(ts * 1_000_000)
+        head = struct.pack("<IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
+                           orig_len if orig_len is not None else len(data))
+        opts = b""
+        if comments:
+            opts = b"".join(_option(OPT_COMMENT, mask_credentials(c).encode()) for c in comments)
+            opts += _option(OPT_ENDOFOPT, b"")
+        self.stream.write(_block(BT_EPB, head + _pad(data) + opts))
+
+
+# --- what to say about which frame --------------------------------------------------------
+
+
+def _scope(ip: str | None) -> str:
+    private = is_private(ip)
+    return "" if private is None else ("private " if private else "public ")
+
+
+class _Notes:
+    def __init__(self) -> None:
+        self.by_frame: dict[int, list[str]] = {}
+
+    def add(self, frame: object, text: str) -> None:
+        if isinstance(frame, int) and frame > 0:
+            notes = self.by_frame.setdefault(frame, [])
+            if text not in notes:
+                notes.append(text)
+
+
+def _channel_notes(notes: _Notes, k: int, ch: Mapping[str, Any],
+                   summaries: dict[int, list[str]]) -> None:
+    label = f"{ch.get('command') or ch.get('via')} #{k}"
+    ann = ch.get("announced") or {}
+    where = endpoint({"ip": ann.get("ip"), "port": ann.get("port")}) if ann.get("ip") else (
+        f"port {ann.get('port')}")
+    what = "reply announces" if ch.get("passive") else "announces"
+    ann_frame = ch.get("announced_frame")
+    said = [*summaries.get(ann_frame, ())] if isinstance(ann_frame, int) else []
+    notes.add(ann_frame, "; ".join([f"{ch.get('via')} {what} {_scope(ann.get('ip'))}{where} "
+                                    f"(data for {label})", *said]))
+    conn = ch.get("connection") or {}
+    extra: list[str] = []
+    for f in sorted(channel_frames(ch) - {ann_frame}):
+        extra += [t for t in summaries.get(f, ()) if t not in extra and t not in said]
+    notes.add(conn.get("syn_frame"), "; ".join([f"data SYN for {label} — {outcome_text(ch)}",
+                                                *extra]))
+    notes.add(conn.get("synack_frame"), f"data SYN-ACK for {label}: the connection was accepted")
+    rst = conn.get("rst") or {}
+    who = RST_SENDER.get(rst.get("from_peer"), "")
+    notes.add(rst.get("frame"), f"RST from {rst.get('sender')}{f' ({who})' if who else ''} "
+              f"refuses data for {label}")
+    icmp = conn.get("icmp") or {}
+    notes.add(icmp.get("frame"), f"ICMP {icmp.get('kind')} from {icmp.get('sender')} "
+              f"for data {label}")
+
+
+def _matches(capture: object, src: Path, only_one: bool) -> bool:
+    if only_one or capture is None:
+        return True
+    c = Path(str(capture))
+    if str(c) == str(src) or (c.name == src.name and not c.is_absolute()):
+        return True
+    try:
+        return c.resolve() == src.resolve()
+    except OSError:
+        return False
+
+
+def frame_comments(doc: Doc, src: Path) -> dict[int, list[str]]:
+    """Comments per frame number of capture `src`, from the document's sessions and findings."""
+    only_one = len(doc.get("captures") or ()) <= 1
+    notes = _Notes()
+    summaries: dict[int, list[str]] = {}
+    for f in doc.get("findings") or ():
+        for ev in f.get("evidence") or ():
+            if _matches(ev.get("capture"), src, only_one):
+                summaries.setdefault(int(ev.get("frame") or 0), []).append(
+                    f"{f.get('code')}: {f.get('summary')}")
+    for s in doc.get("sessions") or ():
+        if not _matches(s.get("capture"), src, only_one):
+            continue
+        ctrl = s.get("control") or {}
+        notes.add(ctrl.get("syn_frame"), f"FTP control connection {endpoint(s.get('client'))} → "
+                  f"{endpoint(s.get('server'))}: {ctrl.get('outcome', 'established')}")
+        for cmd in s.get("commands") or ():
+            verb = str(cmd.get("command") or "").upper()
+            reply = cmd.get("reply") or {}
+            if verb == "PASS":
+                notes.add(cmd.get("frame"), "PASS ****")
+            code = int(reply.get("code") or 0)
+            if code >= 400 or (verb in ANNOUNCE_VERBS and not s.get("data_channels")):
+                notes.add(reply.get("frame"), f"reply to {command_text(cmd)}: {reply_text(reply)}")
+        for k, ch in enumerate(s.get("data_channels") or (), 1):
+            _channel_notes(notes, k, ch, summaries)
+    said = [t for texts in notes.by_frame.values() for t in texts]
+    for frame, texts in summaries.items():
+        for t in texts:
+            if not any(t in u for u in said):
+                notes.add(frame, t)
+    return {f: [mask_credentials(t) for t in ts] for f, ts in sorted(notes.by_frame.items())}
+
+
+def write_annotated_pcapng(src: Path, out: Path, doc: dict[str, Any]) -> int:
+    """Copy `src` (pcap, pcapng, gzip) to pcapng `out` with comments; return how many."""
+    from ftptrace.net.pcap import open_capture
+
+    comments = frame_comments(doc, src)
+    written = 0
+    with open_capture(src) as reader, out.open("wb") as stream:
+        w = PcapngWriter(stream)
+        for fr in reader:
+            iface = w.interface(fr.linktype, fr.iface)
+            texts = tuple(comments.get(fr.frame, ()))
+            w.packet(iface, fr.ts, fr.data, fr.orig_len, texts)
+            written += len(texts)
+    return written
