@@ -1,0 +1,461 @@
+"""Streaming reader for pcap and pcapng captures, plain or gzip-compressed (stdlib only).
+
+Why not scapy: its reader builds a dissected object per packet (a few thousand packets/s);
+a replay of millions of packets needs raw bytes and a link type, nothing more. The reader
+keeps one buffer of about a megabyte and slices records out of it with precompiled
+structs, so memory stays flat however big the file is.
+
+Formats: classic pcap (both byte orders, micro- and nanosecond magics; see
+draft-ietf-opsawg-pcap §4–§5) and pcapng (draft-ietf-opsawg-pcapng: several sections with
+either byte order §4.1, several interfaces with their own link type and `if_tsresol`
+§4.2, enhanced §4.3, simple §4.4 and the obsolete packet block Appendix A; all other blocks
+are skipped). A damaged tail is not an error: reading stops there and `warnings` says why,
+so an analysis of a capture cut short by Ctrl-C still shows what was captured.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from types import TracebackType
+from typing import BinaryIO, NamedTuple
+
+from ftptrace.errors import CaptureError
+
+CHUNK = 1 << 20
+"""Bytes read (after decompression) per refill of the buffer."""
+
+MAX_RECORD = 1 << 24
+"""Larger records or blocks are taken as corruption: real link layers stay below 256 KiB."""
+
+_PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1_000_000),
+    b"\xa1\xb2\xc3\xd4": (">", 1_000_000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000),
+    b"\xa1\xb2\x3c\x4d": (">", 1_000_000_000),
+}
+_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+_BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+_BT_SHB = 0x0A0D0D0A
+_BT_IDB = 1
+_BT_PB = 2
+_BT_SPB = 3
+_BT_EPB = 6
+
+
+class RawFrame(NamedTuple):
+    """One captured frame: bytes as captured (maybe cut at the snap length) and its link type."""
+
+    frame: int
+    ts: float
+    linktype: int
+    data: bytes
+    orig_len: int
+    iface: int
+
+
+_new_frame = tuple.__new__
+
+
+class _Gunzip:
+    """Streaming gunzip with `read(n)` that is short only at the end.
+
+    zlib by hand instead of `gzip.GzipFile`: a truncated `.gz` then yields every byte that
+    can be decompressed instead of raising and losing the last buffer, and output per call
+    is bounded (no memory blow-up from a small, highly compressed file).
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._z = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self.problem: str | None = None
+        self._done = False
+
+    def read(self, n: int) -> bytes:
+        out: list[bytes] = []
+        have = 0
+        while have < n and not self._done:
+            if not self._pending:
+                self._pending = self._raw.read(CHUNK)
+                if not self._pending:
+                    if not self._z.eof:
+                        self.problem = "compressed stream ends early (truncated .gz file)"
+                    self._done = True
+                    break
+            if self._z.eof:
+                if not self._pending.strip(b"\x00"):  # zero padding after the last member
+                    self._pending = b""
+                    continue
+                self._z = zlib.decompressobj(wbits=31)  # RFC 1952 §2.2: several members
+            try:
+                piece = self._z.decompress(self._pending, n - have)
+            except zlib.error as exc:
+                self.problem = f"compressed stream is corrupt ({exc})"
+                self._done = True
+                break
+            self._pending = self._z.unused_data if self._z.eof else self._z.unconsumed_tail
+            if piece:
+                out.append(piece)
+                have += len(piece)
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class _Plain:
+    """A plain file with the same `read(n)` contract as `_Gunzip`."""
+
+    problem: str | None = None
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+
+    def read(self, n: int) -> bytes:
+        first = self._raw.read(n)
+        if len(first) >= n or not first:
+            return first
+        parts = [first]
+        have = len(first)
+        while have < n:
+            more = self._raw.read(n - have)
+            if not more:
+                break
+            parts.append(more)
+            have += len(more)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class CaptureReader:
+    """Iterator of `RawFrame`s from one capture file; use as a context manager.
+
+    The file header is checked when the reader is created (so a wrong file fails before any
+    work starts); records are read lazily while iterating.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.name = os.fsdecode(path)
+        self.warnings: list[str] = []
+        self.packets = 0
+        self.format = ""
+        try:
+            raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise CaptureError(f"cannot open capture {self.name}: {exc.strerror}") from exc
+        try:
+            head = raw.read(2)
+            raw.seek(0)
+        except OSError as exc:
+            raw.close()
+            raise CaptureError(f"cannot read capture {self.name}: {exc.strerror}") from exc
+        self._gz = head == _GZIP_MAGIC
+        self._stream: _Gunzip | _Plain = _Gunzip(raw) if self._gz else _Plain(raw)
+        try:
+            self._frames = self._start()
+        except BaseException:
+            self._stream.close()
+            raise
+
+    # -- opening --------------------------------------------------------------------------
+
+    def _fail(self, what: str) -> CaptureError:
+        where = f"{self.name} (gzip)" if self._gz else self.name
+        return CaptureError(f"{where}: {what}")
+
+    def _start(self) -> Iterator[RawFrame]:
+        start = self._stream.read(24)
+        if self._stream.problem and len(start) < 4:
+            raise self._fail(self._stream.problem)
+        if not start:
+            raise self._fail("empty file, not a capture")
+        magic = start[:4]
+        if magic in _PCAP_MAGICS:
+            self.format = "pcap"
+            if len(start) < 24:
+                raise self._fail(f"truncated pcap global header ({len(start)} of 24 bytes)")
+            order, units = _PCAP_MAGICS[magic]
+            major = struct.unpack_from(order + "H", start, 4)[0]
+            if major != 2:
+                raise self._fail(f"unsupported pcap version {major}")
+            network = struct.unpack_from(order + "I", start, 20)[0]
+            return self._pcap(order, units, network & 0xFFFF)
+        if magic == _PCAPNG_SHB:
+            self.format = "pcapng"
+            if len(start) < 24:
+                raise self._fail(f"truncated pcapng section header ({len(start)} bytes)")
+            ng_order = _BOM.get(start[8:12])
+            if ng_order is None:
+                raise self._fail("pcapng section header has an invalid byte-order magic")
+            blen, _bom, major = struct.unpack_from(ng_order + "IIH", start, 4)
+            if major != 1:
+                raise self._fail(f"unsupported pcapng version {major}")
+            if blen < 28 or blen & 3 or blen > MAX_RECORD:
+                raise self._fail(f"pcapng section header length {blen} is not plausible")
+            start += self._stream.read(blen - 24)
+            if len(start) < blen:
+                raise self._fail(f"truncated pcapng section header ({len(start)} of {blen})")
+            return self._pcapng(start)
+        hint = "" if len(start) >= 4 else f" (only {len(start)} bytes)"
+        raise self._fail(f"not a pcap or pcapng capture: magic 0x{magic.hex()}{hint}")
+
+    # -- classic pcap ----------------------------------------------------------------------
+
+    def _pcap(self, order: str, units: int, linktype: int) -> Iterator[RawFrame]:
+        unpack = struct.Struct(order + "IIII").unpack_from
+        read = self._stream.read
+        buf = b""
+        pos = 0
+        n = 0
+        while True:
+            if len(buf) - pos < 16:
+                buf = buf[pos:] + read(CHUNK)
+                pos = 0
+                if len(buf) < 16:
+                    if buf:
+                        self._warn_tail(f"partial record header ({len(buf)} of 16 bytes)", n)
+                    break
+            sec, frac, incl, orig = unpack(buf, pos)
+            end = pos + 16 + incl
+            if end > len(buf):
+                if incl > MAX_RECORD:
+                    self._warn_tail(f"record length {incl} is not plausible", n)
+                    break
+                buf = buf[pos:] + read(max(CHUNK, 16 + incl))
+                pos = 0
+                end = 16 + incl
+                if end > len(buf):
+                    self._warn_tail(f"partial record ({len(buf) - 16} of {incl} bytes)", n)
+                    break
+            n += 1
+            self.packets = n
+            yield _new_frame(
+                RawFrame,
+                (n, (sec * units + frac) / units, linktype, buf[pos + 16 : end], orig, 0),
+            )
+            pos = end
+        self._note_stream()
+
+    # -- pcapng ------------------------------------------------------------------------------
+
+    def _pcapng(self, start: bytes) -> Iterator[RawFrame]:
+        read = self._stream.read
+        buf = start
+        pos = 0
+        n = 0
+        order = _BOM[start[8:12]]
+        s = _NG[order]
+        ifaces: list[tuple[int, int, int]] = []  # (linktype, ticks per second, offset s)
+        last_ts = 0.0
+        bad_iface = False
+        while True:
+            if len(buf) - pos < 12:
+                buf = buf[pos:] + read(CHUNK)
+                pos = 0
+                if len(buf) < 12:
+                    if buf:
+                        self._warn_tail(f"partial block header ({len(buf)} bytes)", n)
+                    break
+            btype = s.u32(buf, pos)[0]
+            if btype == _BT_SHB:
+                bom = buf[pos + 8 : pos + 12]
+                if bom not in _BOM:
+                    self._warn_tail("section header with an invalid byte-order magic", n)
+                    break
+                order = _BOM[bom]
+                s = _NG[order]
+                ifaces = []
+            blen = s.u32(buf, pos + 4)[0]
+            if blen < 12 or blen & 3 or blen > MAX_RECORD:
+                self._warn_tail(f"block length {blen} is not plausible", n)
+                break
+            end = pos + blen
+            if end > len(buf):
+                buf = buf[pos:] + read(max(CHUNK, blen))
+                pos = 0
+                end = blen
+                if end > len(buf):
+                    self._warn_tail(f"partial block ({len(buf)} of {blen} bytes)", n)
+                    break
+            if s.u32(buf, end - 4)[0] != blen:
+                self._warn_tail("block lengths at its start and end differ", n)
+                break
+            if btype in (_BT_EPB, _BT_PB):
+                if btype == _BT_EPB:
+                    iface, hi, lo, caplen, orig = s.epb(buf, pos + 8)
+                else:
+                    iface, _drops, hi, lo, caplen, orig = s.pb(buf, pos + 8)
+                if 32 + caplen > blen:
+                    self._warn_tail("packet block shorter than its captured length", n)
+                    break
+                if iface >= len(ifaces):
+                    if not bad_iface:
+                        self.warnings.append(
+                            f"{self.name}: packets for an undeclared interface {iface} skipped"
+                        )
+                        bad_iface = True
+                    pos = end
+                    continue
+                linktype, tps, offset = ifaces[iface]
+                last_ts = (hi << 32 | lo) / tps + offset if offset else (hi << 32 | lo) / tps
+                n += 1
+                self.packets = n
+                yield _new_frame(
+                    RawFrame, (n, last_ts, linktype, buf[pos + 28 : pos + 28 + caplen], orig, iface)
+                )
+            elif btype == _BT_SPB:
+                if not ifaces:
+                    if not bad_iface:
+                        self.warnings.append(
+                            f"{self.name}: packets for an undeclared interface 0 skipped"
+                        )
+                        bad_iface = True
+                    pos = end
+                    continue
+                orig = s.u32(buf, pos + 8)[0]
+                caplen = min(orig, blen - 16)
+                n += 1
+                self.packets = n
+                # A simple packet block has no timestamp (pcapng §4.4): keep time monotonic.
+                yield _new_frame(
+                    RawFrame,
+                    (n, last_ts, ifaces[0][0], buf[pos + 12 : pos + 12 + caplen], orig, 0),
+                )
+            elif btype == _BT_IDB:
+                if blen < 20:
+                    self._warn_tail("interface description block too short", n)
+                    break
+                linktype = s.u16(buf, pos + 8)[0]
+                tps, offset = _idb_options(s, buf, pos + 16, end - 4)
+                ifaces.append((linktype, tps, offset))
+            pos = end
+        self._note_stream()
+
+    # -- common ----------------------------------------------------------------------------
+
+    def _warn_tail(self, what: str, n: int) -> None:
+        self.warnings.append(
+            f"{self.name}: capture ends with a damaged tail after frame {n}: {what}"
+        )
+
+    def _note_stream(self) -> None:
+        if self._stream.problem:
+            self.warnings.append(f"{self.name}: {self._stream.problem}")
+
+    def __iter__(self) -> Iterator[RawFrame]:
+        return self._frames
+
+    def __next__(self) -> RawFrame:
+        return next(self._frames)
+
+    def close(self) -> None:
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
+        self._stream.close()
+
+    def __enter__(self) -> CaptureReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _NgStructs:
+    """Precompiled structs for one byte order (a pcapng section may use either)."""
+
+    def __init__(self, order: str) -> None:
+        self.u16 = struct.Struct(order + "H").unpack_from
+        self.u32 = struct.Struct(order + "I").unpack_from
+        self.i64 = struct.Struct(order + "q").unpack_from
+        self.opt = struct.Struct(order + "HH").unpack_from
+        self.epb = struct.Struct(order + "IIIII").unpack_from
+        self.pb = struct.Struct(order + "HHIIII").unpack_from
+
+
+_NG = {"<": _NgStructs("<"), ">": _NgStructs(">")}
+
+
+def _idb_options(s: _NgStructs, buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Ticks per second (`if_tsresol`, code 9) and `if_tsoffset` (code 14), pcapng §4.2."""
+    tps = 1_000_000
+    offset = 0
+    while pos + 4 <= end:
+        code, length = s.opt(buf, pos)
+        if code == 0:
+            break
+        value = buf[pos + 4 : pos + 4 + length]
+        if code == 9 and length >= 1:
+            res = value[0]
+            exp = res & 0x7F
+            if exp <= 64:  # beyond that the value is nonsense: keep microseconds
+                tps = 2**exp if res & 0x80 else 10**exp
+        elif code == 14 and length >= 8:
+            offset = s.i64(value, 0)[0]
+        pos += 4 + ((length + 3) & ~3)
+    return tps, offset
+
+
+def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
+    """Open a pcap/pcapng (optionally .gz) capture; raises CaptureError if it is not one."""
+    return CaptureReader(path)
+
+
+class PcapngWriter:
+    """Minimal streaming pcapng writer: one section, one interface block per link type.
+
+    pcapng rather than classic pcap because a live capture on several interfaces can mix
+    link types (Ethernet, raw IP tunnels), which only pcapng can hold (pcapng §4.2).
+    Timestamps are written in nanoseconds (`if_tsresol` = 9).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.name = os.fsdecode(path)
+        try:
+            self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise CaptureError(f"cannot write capture {self.name}: {exc.strerror}") from exc
+        self._count = 0
+        appl = _ng_option(4, b"ftptrace")  # shb_userappl
+        self._block(_BT_SHB, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + appl + _ng_option(0))
+
+    def add_interface(self, linktype: int, name: str = "", snaplen: int = 0) -> int:
+        """Declare an interface; returns its id for `write`."""
+        opts = _ng_option(2, name.encode()) if name else b""
+        opts += _ng_option(9, b"\x09") + _ng_option(0)
+        self._block(_BT_IDB, struct.pack("<HHI", linktype, 0, snaplen) + opts)
+        self._count += 1
+        return self._count - 1
+
+    def write(self, iface: int, ts_ns: int, data: bytes, orig_len: int | None = None) -> None:
+        head = struct.pack(
+            "<IIIII", iface, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(data),
+            len(data) if orig_len is None else orig_len,
+        )
+        self._block(_BT_EPB, head + data + b"\x00" * (-len(data) % 4))
+
+    def _block(self, btype: int, body: bytes) -> None:
+        n = len(body) + 12
+        self._fh.write(struct.pack("<II", btype, n) + body + struct.pack("<I", n))
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _ng_option(code: int, value: bytes = b"") -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)
