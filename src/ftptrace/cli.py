@@ -410,6 +410,51 @@ def path(
 
 
 @app.command()
+def check(
+    host: Annotated[str, typer.Argument(
+        help="The server as you would dial it from here: its LAN address, its global "
+        "address, 127.0.0.1 on the server itself, or a name (HOST[:PORT]).")],
+    public_ip: Annotated[str | None, typer.Option(
+        "--public-ip", help="The router's global address (for the hairpin and DNS steps).")
+    ] = None,
+    hostname: Annotated[str | None, typer.Option(
+        "--hostname", help="The dynamic-DNS name to check against the global address.")
+    ] = None,
+    upload: Annotated[bool, typer.Option(
+        "--upload", help="Also upload a small file and delete it.")] = False,
+    upload_dir: Annotated[str, typer.Option(
+        "--upload-dir", help="Directory to upload into (anonymous servers often have one).")
+    ] = "",
+    file: Annotated[str, typer.Option(
+        "--file", help="The test file to download (the guide's test.jpg).")] = "test.jpg",
+    user: _UserOpt = None,
+    password: _PassOpt = None,
+    timeout: _TimeoutOpt = 5.0,
+    as_json: _JsonOpt = False,
+) -> None:
+    """The field guide's procedure E in one command: which step fails first, and why."""
+    from ftptrace.check import CheckOptions, run_check
+    from ftptrace.check.report import check_document
+    from ftptrace.render.check import render_check
+    from ftptrace.render.json import dumps
+    from ftptrace.render.terminal import make_console
+
+    if password == "-":
+        password = typer.prompt("Password", hide_input=True, default="", show_default=False)
+    opts = CheckOptions(host=host, public_ip=public_ip, hostname=hostname, upload=upload,
+                        upload_dir=upload_dir, file=file, user=user, password=password,
+                        timeout=timeout)
+    report = run_use_case(lambda: run_check(opts))
+    if as_json:
+        typer.echo(dumps(check_document(report)), nl=False)
+    else:
+        render_check(report, make_console())
+    failed = report.failed or any(
+        f.severity.value == "error" for f in report.analysis.findings)
+    raise typer.Exit(int(ExitStatus.FINDINGS if failed else ExitStatus.OK))
+
+
+@app.command()
 def watch(
     iface: Annotated[list[str] | None, typer.Option(
         "--iface", "-i", help="Interface to sniff (repeat for several; default: all). On a "
@@ -488,16 +533,17 @@ def lab_up(
 ) -> None:
     """Build a scenario's lab and leave it running (until `ftptrace lab down`)."""
     from ftptrace.lab.report import status
-    from ftptrace.lab.runner import Lab
+    from ftptrace.lab.runner import Lab, sigterm_as_interrupt
     from ftptrace.lab.state import LabState
 
     def up() -> LabState:
         lab = Lab(scenario, server=server)
-        try:
-            lab.build()
-        except BaseException:
-            lab.teardown()
-            raise
+        with sigterm_as_interrupt():
+            try:
+                lab.build()
+            except BaseException:
+                lab.teardown()
+                raise
         lab.detach()
         return lab.state
 

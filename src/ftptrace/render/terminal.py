@@ -86,7 +86,7 @@ def finding_block(f: Finding) -> Text:
 def render_analysis(analysis: HasTraceAndFindings, console: Console) -> None:
     trace = analysis.trace
     for cap in trace.captures:
-        label = f" [{cap.vantage}]" if cap.vantage else ""
+        label = f" \\[{escape(cap.vantage)}]" if cap.vantage else ""
         console.print(
             f"[bold]{escape(cap.path)}[/bold]{label}: {cap.packets} packets, "
             f"{sum(1 for s in trace.sessions if s.capture == cap.path)} FTP session(s)"
