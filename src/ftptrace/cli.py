@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -96,6 +97,17 @@ def replay(
         bool, typer.Option("--json", help="Print the ftptrace/1 JSON document.")
     ] = False,
     ports: Annotated[str, typer.Option(help="FTP control ports, comma-separated.")] = "21",
+    annotate: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotate",
+            help="Write OUT.pcapng: the packets of the (first) capture with comments on the "
+            "frames that matter (tshark -Y frame.comment; Wireshark shows them).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a one-page HTML report to this file.")
+    ] = None,
 ) -> None:
     """Rebuild FTP sessions from captures and say what became of every data channel."""
     from ftptrace.render.json import dumps
@@ -104,9 +116,20 @@ def replay(
 
     control_ports = _parse_ports(ports)
     inputs = [parse_input(c) for c in captures]
+    if as_json and len(inputs) == 1 and annotate is None and report is None:
+        # One capture as JSON: stream it, in constant memory whatever its size.
+        from ftptrace.stream import stream_json
+
+        vantage, path = inputs[0]
+        errors = run_use_case(
+            lambda: stream_json(path, sys.stdout, vantage=vantage, control_ports=control_ports)
+        )
+        raise typer.Exit(int(ExitStatus.FINDINGS if errors else ExitStatus.OK))
     analysis = run_use_case(lambda: analyze(inputs, control_ports))
     for msg in analysis.unreadable:
         typer.echo(f"ftptrace: {msg}", err=True)
+    if annotate is not None or report is not None:
+        _write_artifacts(document(analysis), inputs, annotate, report)
     if as_json:
         typer.echo(dumps(document(analysis)), nl=False)
     else:
@@ -117,6 +140,29 @@ def replay(
 
             render_correlation(analysis.correlation, console)
     raise typer.Exit(int(_exit_for(analysis)))
+
+
+def _write_artifacts(
+    doc: dict[str, object],
+    inputs: list[tuple[str | None, Path]],
+    annotate: Path | None,
+    report: Path | None,
+) -> None:
+    """`--annotate` and `--report`: files next to the report, errors as one line each."""
+    if annotate is not None:
+        from ftptrace.render.pcapng import write_annotated_pcapng
+
+        source = inputs[0][1]
+        count = run_use_case(lambda: write_annotated_pcapng(source, annotate, doc))
+        typer.echo(f"ftptrace: wrote {annotate} ({count} packet comments)", err=True)
+    if report is not None:
+        from ftptrace.render.html import render_html_report
+
+        try:
+            report.write_text(render_html_report(doc), encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"cannot write {report}: {exc.strerror or exc}") from None
+        typer.echo(f"ftptrace: wrote {report}", err=True)
 
 
 def _parse_ports(text: str) -> frozenset[int]:

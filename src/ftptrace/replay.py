@@ -7,17 +7,22 @@ travel with it so that multi-vantage correlation can place failures between capt
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ftptrace.diagnose.findings import Finding
 from ftptrace.diagnose.rules import diagnose
 from ftptrace.errors import CaptureError
 from ftptrace.model import CaptureInfo, Trace
-from ftptrace.net.decode import decode
+from ftptrace.net.decode import decode, port_prefilter
 from ftptrace.net.pcap import open_capture
 from ftptrace.trace import TraceBuilder, merge_traces
+
+if TYPE_CHECKING:
+    from ftptrace.correlate import Correlation
+    from ftptrace.net.model import Packet
 
 VANTAGES = (
     "client",
@@ -37,6 +42,8 @@ class Analysis:
     findings: tuple[Finding, ...]
     unreadable: tuple[str, ...] = ()
     """Inputs that could not be read at all (message per input)."""
+    correlation: Correlation | None = None
+    """Several captures of the same traffic: paths, NAT mappings, helper rewrites (issue 6)."""
 
 
 def parse_input(arg: str) -> tuple[str | None, Path]:
@@ -48,19 +55,25 @@ def parse_input(arg: str) -> tuple[str | None, Path]:
 
 
 def read_trace(
-    path: Path, vantage: str | None = None, control_ports: frozenset[int] = frozenset({21})
+    path: Path,
+    vantage: str | None = None,
+    control_ports: frozenset[int] = frozenset({21}),
+    collector: Callable[[Packet], None] | None = None,
 ) -> Trace:
-    """Stream one capture through the decoder and the trace builder."""
+    """Stream one capture through the decoder and the trace builder (and `collector`)."""
     with open_capture(path) as reader:
         builder = TraceBuilder(
             CaptureInfo(path=str(path), vantage=vantage), control_ports=control_ports
         )
         feed = builder.feed
         ports = builder.ports  # live set: grows as channels are announced
+        reader.keep = port_prefilter(ports)
         for raw in reader:
             pkt = decode(raw.linktype, raw.data, raw.ts, raw.frame, ports)
             if pkt is not None:
                 feed(pkt)
+                if collector is not None:
+                    collector(pkt)
         trace = builder.finish(tuple(reader.warnings))
     info = trace.captures[0]
     fixed = CaptureInfo(
@@ -77,15 +90,48 @@ def read_trace(
 def analyze(
     inputs: Sequence[tuple[str | None, Path]], control_ports: frozenset[int] = frozenset({21})
 ) -> Analysis:
-    """Read every input; unreadable ones are reported, the rest analysed together."""
+    """Read every input; unreadable ones are reported, the rest analysed together.
+
+    Two or more readable captures are correlated (issue 6): each session is kept once,
+    failures are placed between the captures that saw them and those that did not.
+    """
+    from ftptrace.correlate import Fingerprints, correlate
+
     traces: list[Trace] = []
+    prints: list[Fingerprints] = []
     unreadable: list[str] = []
+    several = len(inputs) > 1
     for vantage, path in inputs:
+        fp = Fingerprints(str(path), vantage, control_ports) if several else None
         try:
-            traces.append(read_trace(path, vantage, control_ports))
+            traces.append(read_trace(path, vantage, control_ports, fp))
         except CaptureError as exc:
             unreadable.append(str(exc))
+            continue
         except OSError as exc:
             unreadable.append(f"{path}: {exc.strerror or exc}")
+            continue
+        if fp is not None:
+            prints.append(fp)
+    if len(traces) > 1:
+        c = correlate(traces, prints)
+        return Analysis(
+            trace=c.trace,
+            findings=c.findings,
+            unreadable=tuple(unreadable),
+            correlation=c.correlation,
+        )
     trace = merge_traces(traces)
     return Analysis(trace=trace, findings=diagnose(trace), unreadable=tuple(unreadable))
+
+
+def document(analysis: Analysis) -> dict[str, Any]:
+    """The `ftptrace/1` document, with the correlation keys when there is a correlation."""
+    from ftptrace.render.json import to_document
+
+    doc = to_document(analysis)
+    if analysis.correlation is not None:
+        from ftptrace.correlate import annotate
+
+        annotate(doc, analysis.correlation)
+    return doc

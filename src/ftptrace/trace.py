@@ -11,6 +11,7 @@ connections is ever stored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ftptrace.ftp.events import (
@@ -46,6 +47,9 @@ ACTIVE_VERBS = frozenset({"PORT", "EPRT", "LPRT"})
 COMPLETED_CODES = frozenset({226, 250})
 FAILED_CODES = frozenset({425, 426})
 IDLE_SECONDS = 600.0
+CLOSED_GRACE = 2.0
+"""Seconds a closed connection is kept for late retransmissions before it is finished."""
+MAX_ATTEMPTS = 10_000
 EXPECT_SECONDS = 300.0
 SWEEP_EVERY = 65536
 
@@ -309,8 +313,17 @@ def _freeze_cmd(c: _Cmd, b: TraceBuilder) -> Command:
 class TraceBuilder:
     """Feed packets of one capture (or one live interface); `finish()` returns the Trace."""
 
-    def __init__(self, capture: CaptureInfo, control_ports: frozenset[int] = FTP_CONTROL_PORTS):
+    def __init__(
+        self,
+        capture: CaptureInfo,
+        control_ports: frozenset[int] = FTP_CONTROL_PORTS,
+        on_session: Callable[[Session], None] | None = None,
+    ):
         self.capture = capture
+        self.on_session = on_session
+        """Where finished sessions go as soon as they are over (streaming); None: kept and
+        returned by `finish()`."""
+        self.attempts_dropped = 0
         self.control_ports = control_ports
         self._conns: dict[tuple[Endpoint, Endpoint], ConnState] = {}
         self._sessions: dict[int, _SessionDraft] = {}
@@ -434,17 +447,31 @@ class TraceBuilder:
             st.icmp = err
 
     # -- bounded state -------------------------------------------------------------------
+    def _expired(self, st: ConnState) -> bool:
+        now = self._now
+        return st.last_ts < now - IDLE_SECONDS or (st.closed and st.last_ts < now - CLOSED_GRACE)
+
     def _sweep(self) -> None:
-        """Expire idle connections and stale expectations so memory stays bounded."""
-        horizon = self._now - IDLE_SECONDS
-        stale = {id(st): st for st in self._conns.values() if st.last_ts < horizon}
-        for key in [k for k, st in self._conns.items() if id(st) in stale]:
-            del self._conns[key]
-        for ident in stale:
-            draft = self._sessions.pop(ident, None)
-            if draft is not None:
+        """Finish sessions that are over and forget idle state, so memory stays bounded.
+
+        A session is over when its control connection has closed (FIN/RST) and its data
+        connections too, a grace period ago (late retransmissions), or when all of it has
+        been idle for IDLE_SECONDS.
+        """
+        expired = self._expired
+        self._refs.clear()  # a cache only: frames already referenced keep their objects
+        for ident, draft in list(self._sessions.items()):
+            if expired(draft.conn) and all(
+                ch.conn is None or expired(ch.conn) for ch in draft.channels
+            ):
+                del self._sessions[ident]
                 self._close_session(draft)
-            self._data.pop(ident, None)
+        keep_alive = {id(d.conn) for d in self._sessions.values()}
+        for key in [k for k, st in self._conns.items() if expired(st)]:
+            st = self._conns[key]
+            if id(st) not in keep_alive:
+                del self._conns[key]
+                self._data.pop(id(st), None)
         old = self._now - EXPECT_SECONDS
         for port in list(self._expect):
             keep = [(s, c) for s, c in self._expect[port] if c.ts >= old]
@@ -460,10 +487,23 @@ class TraceBuilder:
     def _close_session(self, draft: _SessionDraft) -> None:
         for half in (draft.conn.to_orig, draft.conn.to_resp):
             half.flush(self._now, 0)
+        for ch in draft.channels:
+            self.forget(ch)
+        for key in [k for k, d in self.encrypted.items() if d is draft]:
+            del self.encrypted[key]
         if not draft.conn.saw_payload:
-            self._attempts.append(self.connection(draft.conn, None))
+            st = draft.conn
+            if st.syn_count or st.rst is not None or st.icmp is not None:
+                if len(self._attempts) < MAX_ATTEMPTS:
+                    self._attempts.append(self.connection(st, None))
+                else:
+                    self.attempts_dropped += 1
             return
-        self._done.append(draft.finish())
+        session = draft.finish()
+        if self.on_session is not None:
+            self.on_session(session)
+        else:
+            self._done.append(session)
 
     # -- freezing ------------------------------------------------------------------------
     def connection(self, st: ConnState, baseline_ttl: int | None) -> Connection:
@@ -501,10 +541,16 @@ class TraceBuilder:
         return _drain(self, now, wait, linger)
 
     def finish(self, warnings: tuple[str, ...] = ()) -> Trace:
-        for draft in list(self._sessions.values()):
-            self._close_session(draft)
+        remaining = sorted(self._sessions.values(), key=lambda d: d.conn.first_ts)
         self._sessions.clear()
-        sessions = sorted(self._done, key=lambda s: s.control.first_ts)
+        for draft in remaining:
+            self._close_session(draft)
+        sessions = self._done
+        if self.attempts_dropped:
+            warnings += (
+                f"{self.attempts_dropped} further control connection attempts "
+                f"not listed (limit {MAX_ATTEMPTS})",
+            )
         info = CaptureInfo(
             path=self.capture.path,
             vantage=self.capture.vantage,
@@ -568,7 +614,7 @@ def _drain(b: TraceBuilder, now: float, wait: float, linger: float) -> Resolved:
             )
             out.channels.append((snap, frozen))
             b.forget(ch)
-            if ch.conn is not None and (ch.conn.closed or ch.conn.rst or ch.conn.icmp):
+            if ch.conn is not None:  # reported: later packets of it change nothing shown
                 b._data.pop(id(ch.conn), None)
                 b._conns.pop((ch.conn.orig, ch.conn.resp), None)
                 b._conns.pop((ch.conn.resp, ch.conn.orig), None)
@@ -580,6 +626,8 @@ def _drain(b: TraceBuilder, now: float, wait: float, linger: float) -> Resolved:
             b._conns.pop((st.resp, st.orig), None)
             b.encrypted.pop((d.client.ip, d.server.ip), None)
             b._close_session(d)
+            for half in (st.to_orig, st.to_resp):  # break the draft <-> stream cycle so
+                half.deliver = half.on_gap = None  # memory is freed now, not at a gen-2 GC
     out.sessions.extend(b._done)
     # A connection first seen without its SYN is the tail of one already forgotten.
     out.attempts.extend(a for a in b._attempts if a.syn_count)

@@ -15,6 +15,7 @@ import struct
 import subprocess
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,21 @@ class Chromium:
     def check(self, page: Path, *, size: tuple[int, int] = (1200, 1600)) -> PageCheck:
         url = page.resolve().as_uri()
         shot = self.shots / (page.stem + ".png")
-        dump = self._run(["--dump-dom"], url)
-        snap = self._run([f"--screenshot={shot}", f"--window-size={size[0]},{size[1]}"], url)
+        # The two launches are independent and mostly wait: run them side by side.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            dump_job = pool.submit(self._run, ["--dump-dom"], url)
+            snap_job = pool.submit(
+                self._run, [f"--screenshot={shot}", f"--window-size={size[0]},{size[1]}"], url
+            )
+            dump, snap = dump_job.result(), snap_job.result()
         console = [ln for ln in (dump.stderr + snap.stderr).splitlines() if ":CONSOLE" in ln]
         assert shot.exists(), f"no screenshot: {snap.stderr[-2000:]}"
         return PageCheck(dom=dump.stdout, console=console, screenshot=shot)
+
+    def check_many(self, pages: list[Path], workers: int = 3) -> dict[Path, PageCheck]:
+        """Check several pages, a few at a time (each check already runs two browsers)."""
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return dict(zip(pages, pool.map(self.check, pages), strict=True))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.render.conftest import Chromium, png_distinct_bytes
+from tests.render.conftest import Chromium, PageCheck, png_distinct_bytes
 from tests.render.test_mermaid import validate
 
 from ftptrace.render.diagram_model import WHERE_ROLE, Arrow, Status, build_diagram
@@ -53,13 +53,28 @@ def test_scenario_in_every_format(name: str) -> None:
         assert any(isinstance(a, Arrow) and a.status is Status.FAILED for a in d.steps)
 
 
+@pytest.fixture(scope="module")
+def scenario_pages(
+    chromium: Chromium, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[dict[str, Any], PageCheck]]:
+    """Every scenario's HTML report, loaded in Chromium a few at a time."""
+    folder = tmp_path_factory.mktemp("lab-reports")
+    docs = {name: scenario_doc(name)[0] for name in SCENARIOS}
+    pages = {}
+    for name, doc in docs.items():
+        page = folder / f"lab_{name}.html"
+        page.write_text(render_html_report(doc), encoding="utf-8")
+        pages[name] = page
+    checked = chromium.check_many(list(pages.values()))
+    return {name: (docs[name], checked[page]) for name, page in pages.items()}
+
+
 @pytest.mark.skipif(not SCENARIOS, reason="no lab captures shipped")
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_scenario_report_in_chromium(name: str, chromium: Chromium, tmp_path: Path) -> None:
-    doc, _ = scenario_doc(name)
-    page = tmp_path / f"lab_{name}.html"
-    page.write_text(render_html_report(doc), encoding="utf-8")
-    result = chromium.check(page)
+def test_scenario_report_in_chromium(
+    name: str, scenario_pages: dict[str, tuple[dict[str, Any], PageCheck]]
+) -> None:
+    doc, result = scenario_pages[name]
     assert result.console == []
     for f in doc["findings"]:
         assert f["code"] in result.dom

@@ -16,7 +16,11 @@ from ftptrace.model import Connection, DataChannel, FrameRef, Outcome, Session, 
 from ftptrace.trace import hop_distance
 
 Rule = Callable[[Trace], Iterator[Finding]]
-RULES: list[Rule] = []
+SESSION_RULES: list[Rule] = []
+"""Rules that look at one session at a time (called with a one-session Trace)."""
+GLOBAL_RULES: list[Rule] = []
+"""Rules over what is not a session: control attempts, capture damage."""
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 PASV_HINT = (
     "Announce the router's public address in PASV replies (vsftpd: pasv_address=PUBLIC_IP; "
@@ -37,25 +41,55 @@ NAT_PORT_HINT = (
 
 
 def rule(fn: Rule) -> Rule:
-    RULES.append(fn)
+    SESSION_RULES.append(fn)
     return fn
 
 
-def diagnose(trace: Trace) -> tuple[Finding, ...]:
-    """Every rule over the trace; findings in a stable order (severity, then evidence)."""
-    found = [f for r in RULES for f in r(trace)]
-    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+def global_rule(fn: Rule) -> Rule:
+    GLOBAL_RULES.append(fn)
+    return fn
+
+
+def _in_order(found: list[Finding]) -> tuple[Finding, ...]:
     return tuple(
         sorted(
             found,
             key=lambda f: (
-                order[f.severity],
+                _SEVERITY_ORDER[f.severity],
                 f.evidence[0].capture if f.evidence else "",
                 f.evidence[0].frame if f.evidence else 0,
                 f.code,
             ),
         )
     )
+
+
+class Diagnosis:
+    """Findings as sessions complete (bounded memory for any capture size), then the rest.
+
+    Per-session findings come out as soon as a session is over; cross-session facts (the
+    passive range) are kept as small per-server port sets and reported by `finish`.
+    """
+
+    def __init__(self) -> None:
+        self._range = PassiveRange()
+
+    def session(self, s: Session) -> tuple[Finding, ...]:
+        one = Trace(captures=(), sessions=(s,))
+        self._range.add(s)
+        return _in_order([f for r in SESSION_RULES for f in r(one)])
+
+    def finish(self, trace: Trace) -> tuple[Finding, ...]:
+        """Global findings for `trace` (its sessions, if any, are not looked at again)."""
+        rest = Trace(captures=trace.captures, sessions=(), control_attempts=trace.control_attempts)
+        return _in_order([f for r in GLOBAL_RULES for f in r(rest)] + self._range.findings())
+
+
+def diagnose(trace: Trace) -> tuple[Finding, ...]:
+    """Every rule over the trace: each session's findings in session order, then the rest."""
+    d = Diagnosis()
+    out = [f for s in trace.sessions for f in d.session(s)]
+    return (*out, *d.finish(trace))
 
 
 def _refs(*refs: FrameRef | None) -> tuple[FrameRef, ...]:
@@ -76,7 +110,7 @@ def _channels(trace: Trace) -> Iterator[tuple[Session, DataChannel]]:
 # --- control connection -------------------------------------------------------------------
 
 
-@rule
+@global_rule
 def control_failures(trace: Trace) -> Iterator[Finding]:
     for c in trace.control_attempts:
         target = str(c.resp)
@@ -503,36 +537,48 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
             )
 
 
-@rule
-def passive_range(trace: Trace) -> Iterator[Finding]:
-    by_server: dict[str, tuple[set[int], set[int], list[FrameRef]]] = {}
-    for s, ch in _channels(trace):
-        never_arrived = (
-            ch.passive
-            and ch.connection is None
-            and ch.outcome is Outcome.UNKNOWN
-            and on_host(s.server_ttl)
-            and not s.tls
-        )
-        if not ch.passive or ch.inferred or (ch.connection is None and not never_arrived):
-            continue
-        ok, bad, refs = by_server.setdefault(ch.expected.resp_ip, (set(), set(), []))
-        if ch.outcome is Outcome.ESTABLISHED:
-            ok.add(ch.expected.resp_port)
-        elif ch.outcome in (Outcome.REFUSED, Outcome.UNANSWERED) or never_arrived:
-            bad.add(ch.expected.resp_port)
-            refs.extend(_refs(ch.connection.syn if ch.connection else ch.announced_ref))
-    for server, (ok, bad, refs) in sorted(by_server.items()):
-        if ok and bad:
-            yield Finding(
-                code=Code.PASSIVE_RANGE_PARTIALLY_FORWARDED,
-                severity=Severity.ERROR,
-                where=Where.SERVER_ROUTER,
-                summary=f"passive ports of {server}: {_ports(ok)} work, {_ports(bad)} fail — "
-                f"the router likely forwards only {min(ok)}-{max(ok)}",
-                hint=RANGE_HINT + " Make the forwarded range and the server's range identical.",
-                evidence=tuple(refs[:10]),
+class PassiveRange:
+    """Per server: passive ports that worked and ports that failed, across sessions."""
+
+    def __init__(self) -> None:
+        self.by_server: dict[str, tuple[set[int], set[int], list[FrameRef]]] = {}
+
+    def add(self, s: Session) -> None:
+        for ch in s.data_channels:
+            never_arrived = (
+                ch.passive
+                and ch.connection is None
+                and ch.outcome is Outcome.UNKNOWN
+                and on_host(s.server_ttl)
+                and not s.tls
             )
+            if not ch.passive or ch.inferred or (ch.connection is None and not never_arrived):
+                continue
+            ok, bad, refs = self.by_server.setdefault(ch.expected.resp_ip, (set(), set(), []))
+            if ch.outcome is Outcome.ESTABLISHED:
+                ok.add(ch.expected.resp_port)
+            elif ch.outcome in (Outcome.REFUSED, Outcome.UNANSWERED) or never_arrived:
+                bad.add(ch.expected.resp_port)
+                if len(refs) < 10:
+                    refs.extend(_refs(ch.connection.syn if ch.connection else ch.announced_ref))
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for server, (ok, bad, refs) in sorted(self.by_server.items()):
+            if ok and bad:
+                out.append(
+                    Finding(
+                        code=Code.PASSIVE_RANGE_PARTIALLY_FORWARDED,
+                        severity=Severity.ERROR,
+                        where=Where.SERVER_ROUTER,
+                        summary=f"passive ports of {server}: {_ports(ok)} work, {_ports(bad)} "
+                        f"fail — the router likely forwards only {min(ok)}-{max(ok)}",
+                        hint=RANGE_HINT + " Make the forwarded range and the server's range "
+                        "identical.",
+                        evidence=tuple(refs[:10]),
+                    )
+                )
+        return out
 
 
 def _ports(ports: set[int]) -> str:
@@ -581,6 +627,10 @@ def anomalies(trace: Trace) -> Iterator[Finding]:
                 "it may be incomplete.",
                 evidence=_refs(ref),
             )
+
+
+@global_rule
+def damaged_captures(trace: Trace) -> Iterator[Finding]:
     for cap in trace.captures:
         for w in cap.warnings:
             yield Finding(
@@ -590,3 +640,11 @@ def anomalies(trace: Trace) -> Iterator[Finding]:
                 summary=f"{cap.path}: {w}",
                 hint="Results cover only the packets that could be read.",
             )
+
+
+def passive_range(trace: Trace) -> Iterator[Finding]:
+    """PASSIVE_RANGE_PARTIALLY_FORWARDED over a whole trace at once (see `PassiveRange`)."""
+    acc = PassiveRange()
+    for s in trace.sessions:
+        acc.add(s)
+    yield from acc.findings()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import BinaryIO, NamedTuple
 
@@ -146,6 +146,10 @@ class CaptureReader:
         self.warnings: list[str] = []
         self.packets = 0
         self.format = ""
+        self.keep: Callable[[int, bytes, int, int], bool] | None = None
+        """Optional prefilter, set before iterating: keep(linktype, buf, start, end) sees a
+        frame's bytes in place and returns False to skip it before any object is built
+        (frame numbers still count it). See `net.decode.port_prefilter`."""
         try:
             raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
@@ -211,6 +215,7 @@ class CaptureReader:
     def _pcap(self, order: str, units: int, linktype: int) -> Iterator[RawFrame]:
         unpack = struct.Struct(order + "IIII").unpack_from
         read = self._stream.read
+        keep = self.keep
         buf = b""
         pos = 0
         n = 0
@@ -236,6 +241,9 @@ class CaptureReader:
                     break
             n += 1
             self.packets = n
+            if keep is not None and not keep(linktype, buf, pos + 16, end):
+                pos = end
+                continue
             yield _new_frame(
                 RawFrame,
                 (n, (sec * units + frac) / units, linktype, buf[pos + 16 : end], orig, 0),
@@ -247,6 +255,7 @@ class CaptureReader:
 
     def _pcapng(self, start: bytes) -> Iterator[RawFrame]:
         read = self._stream.read
+        keep = self.keep
         buf = start
         pos = 0
         n = 0
@@ -307,6 +316,9 @@ class CaptureReader:
                 last_ts = (hi << 32 | lo) / tps + offset if offset else (hi << 32 | lo) / tps
                 n += 1
                 self.packets = n
+                if keep is not None and not keep(linktype, buf, pos + 28, pos + 28 + caplen):
+                    pos = end
+                    continue
                 yield _new_frame(
                     RawFrame, (n, last_ts, linktype, buf[pos + 28 : pos + 28 + caplen], orig, iface)
                 )

@@ -7,7 +7,10 @@ numbers, correlation paths) are optional keys a consumer may ignore.
 from __future__ import annotations
 
 import json as _json
-from typing import Any, Protocol
+import shutil
+import tempfile
+from collections.abc import Iterable
+from typing import Any, Protocol, TextIO
 
 from ftptrace.diagnose.findings import Finding
 from ftptrace.model import Command, Connection, DataChannel, Reply, Session, Trace
@@ -139,3 +142,63 @@ def to_document(analysis: HasTraceAndFindings) -> dict[str, Any]:
 def dumps(doc: dict[str, Any]) -> str:
     """Deterministic text: same analysis, same bytes (golden files depend on it)."""
     return _json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+class DocumentWriter:
+    """Writes the `ftptrace/1` document while sessions are still being found.
+
+    Memory stays flat whatever the capture size: each session is written (compact, one
+    per line, by the C encoder) as soon as it is over, and its findings are spooled to a
+    temporary file until the closing `findings` array. The result parses to the same
+    document `to_document` builds; only the key order and white space differ.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._sessions = 0
+        # Closed in finish(); a writer abandoned by an exception is closed by the GC.
+        self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=4 << 20, mode="w+", encoding="utf-8"
+        )
+        self._findings = 0
+        out.write(f'{{"schema": "{SCHEMA}",\n "sessions": [')
+
+    def _finding_lines(self, findings: Iterable[Finding]) -> None:
+        for f in findings:
+            self._spool.write(
+                ("\n  " if not self._findings else ",\n  ") + _compact(finding_dict(f))
+            )
+            self._findings += 1
+
+    def session(self, s: Session, findings: Iterable[Finding]) -> None:
+        self._out.write(("\n  " if not self._sessions else ",\n  ") + _compact(_session(s)))
+        self._sessions += 1
+        self._finding_lines(findings)
+
+    def finish(self, trace: Trace, findings: Iterable[Finding]) -> None:
+        """Close the document: captures and control attempts of `trace`, global findings."""
+        self._finding_lines(findings)
+        out = self._out
+        out.write("\n ],\n" if self._sessions else "],\n")
+        captures = [
+            {
+                "path": c.path,
+                "vantage": c.vantage,
+                "packets": c.packets,
+                "warnings": list(c.warnings),
+            }
+            for c in trace.captures
+        ]
+        out.write(f' "captures": {_compact(captures)},\n')
+        out.write(
+            f' "control_attempts": {_compact([_connection(c) for c in trace.control_attempts])},\n'
+        )
+        out.write(' "findings": [')
+        self._spool.seek(0)
+        shutil.copyfileobj(self._spool, out)
+        self._spool.close()
+        out.write("\n ]}\n" if self._findings else "]}\n")
+
+
+def _compact(value: Any) -> str:
+    return _json.dumps(value, ensure_ascii=False, separators=(", ", ": "))

@@ -1,0 +1,8 @@
+"""`ftptrace check`: the field guide's procedure E as one command (see `ladder`)."""
+
+from __future__ import annotations
+
+from ftptrace.check.ladder import CheckOptions, CheckReport, run_check
+from ftptrace.check.steps import STEPS, Status, StepResult
+
+__all__ = ["STEPS", "CheckOptions", "CheckReport", "Status", "StepResult", "run_check"]
