@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from wire import Ftp, Wire, ep, write_pcap
 
 from ftptrace.model import CaptureInfo, Session
 from ftptrace.render.json import to_document
 from ftptrace.replay import analyze
 from ftptrace.stream import stream_json
 from ftptrace.trace import SWEEP_EVERY, TraceBuilder
+
+from wire import Ftp, Wire, ep, write_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = [

@@ -51,9 +51,9 @@ class ReplyReceived:
 class DataChannelAnnounced:
     """A data endpoint was announced: PASV/EPSV/LPSV by the server, PORT/EPRT/LPRT by the client.
 
-    `host` is the announced address in canonical text form (ipaddress compressed), None when the form carries none (EPSV, RFC
-    2428 §3; EPRT with net-prt "|||port|" does not exist, but EPSV does). `announcement` is
-    the reply (passive) or command (active) that carried it.
+    `host` is the announced address in canonical text form (ipaddress compressed), None
+    when the form carries none (EPSV, RFC 2428 §3). `reply` is the reply that carried it
+    (passive); for active forms it is None and the command itself carried it.
     """
 
     ts: float

@@ -65,7 +65,12 @@ def channel_table(channels: tuple[DataChannel, ...]) -> Table:
         if conn is not None and ch.outcome is Outcome.UNANSWERED:
             fate += f" ({conn.syn_count} SYN)"
         table.add_row(
-            str(i), ch.via, ann, escape(ch.command.text) if ch.command else "—", seen, Text(fate, style=OUTCOME_STYLE[ch.outcome])
+            str(i),
+            ch.via,
+            ann,
+            escape(ch.command.text) if ch.command else "—",
+            seen,
+            Text(fate, style=OUTCOME_STYLE[ch.outcome]),
         )
     return table
 
