@@ -127,3 +127,22 @@ def test_bad_ports_option_is_usage_error(tmp_path: Path) -> None:
 def test_version_and_help() -> None:
     assert runner.invoke(app, ["--version"]).stdout.startswith("ftptrace ")
     assert "replay" in runner.invoke(app, ["--help"]).stdout
+
+
+def test_control_channel_on_another_port_found_by_its_greeting(tmp_path: Path) -> None:
+    """No --ports needed: a 220 greeting marks a control channel (RFC 959 §5.4)."""
+    w = Wire(hops={"198.51.100.2": 4})
+    ftp = Ftp(w, "203.0.113.10:40000", "198.51.100.2:2121")
+    ftp.login()
+    ftp.cmd("EPSV", "229 Entering Extended Passive Mode (|||50000|)")
+    w.syn(ep("203.0.113.10:40001"), ep("198.51.100.2:50000"), count=2)
+    ftp.quit()
+    for i in range(3):  # unrelated bulk traffic around it
+        d = w.connect(ep(f"203.0.113.10:{41000 + i}"), ep("198.51.100.7:443"))
+        w.b_says(d, b"\x17\x03\x03" + b"x" * 40)
+    cap = tmp_path / "c.pcap"
+    write_pcap(w.packets, str(cap))
+    doc = json.loads(runner.invoke(app, ["replay", "--json", str(cap)]).stdout)
+    (s,) = doc["sessions"]
+    assert s["server"]["port"] == 2121
+    assert s["data_channels"][0]["outcome"] == "unanswered"

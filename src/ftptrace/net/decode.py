@@ -37,6 +37,7 @@ _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)  # IEEE 802.1Q, 802.1ad, old QinQ
 _AF6_VALUES = (24, 28, 30)  # AF_INET6 on NetBSD/OpenBSD, FreeBSD, Darwin
 _IP6_EXT = (0, 43, 60)  # hop-by-hop, routing, destination options (RFC 8200 §4)
 _KEEP_FLAGS = SYN | FIN | RST
+_GREETING = b"220"  # an FTP greeting (RFC 959 §5.4) marks a control channel on any port
 
 _tnew = tuple.__new__
 _ntop = socket.inet_ntop
@@ -68,7 +69,8 @@ def decode(
     With `ports` (see also the alias `decode_if`) only TCP segments that matter to FTP are
     kept. A segment is kept when either port is in `ports` (the control port plus the data ports
     announced so far; the caller may add to the set while reading) or it carries SYN, FIN
-    or RST, so connection attempts on unannounced ports are still seen. Bulk data segments
+    or RST, so connection attempts on unannounced ports are still seen, or its payload starts
+    with an FTP greeting ("220"), so control channels on any port are found. Bulk segments
     are rejected before any object is built. ICMP errors are always kept.
     """
     names = _names
@@ -91,7 +93,10 @@ def decode(
         if doff < 20 or off + 20 + doff > end:
             return None
         if ports is not None and not (
-            flags & _KEEP_FLAGS or sport in ports or dport in ports
+            flags & _KEEP_FLAGS
+            or sport in ports
+            or dport in ports
+            or data[off + 20 + doff : off + 23 + doff] == _GREETING
         ):
             return None
         return _tnew(
@@ -167,7 +172,12 @@ def _ip4_other(
     doff = (doff >> 4) << 2
     if doff < 20 or t + doff > end:
         return None
-    if ports is not None and not (flags & _KEEP_FLAGS or sport in ports or dport in ports):
+    if ports is not None and not (
+        flags & _KEEP_FLAGS
+        or sport in ports
+        or dport in ports
+        or data[t + doff : t + doff + 3] == _GREETING
+    ):
         return None
     rsrc, rdst = data[off + 12 : off + 16], data[off + 16 : off + 20]
     return Segment(
@@ -267,7 +277,10 @@ def _ip6(
             if doff < 20 or p + doff > end:
                 return None
             if ports is not None and not (
-                flags & _KEEP_FLAGS or sport in ports or dport in ports
+                flags & _KEEP_FLAGS
+                or sport in ports
+                or dport in ports
+                or data[p + doff : p + doff + 3] == _GREETING
             ):
                 return None
             raw = data[off + 8 : off + 24]
@@ -374,7 +387,8 @@ def port_prefilter(ports: Set[int]) -> Callable[[int, bytes, int, int], bool]:
     """A `CaptureReader.keep` hook: drop bulk frames in place, before any object exists.
 
     It rejects only what it is sure of — an IPv4 frame (Ethernet without VLAN tags, or raw
-    IP) carrying UDP, or TCP without SYN/FIN/RST on ports outside the live `ports` set —
+    IP) carrying UDP, or TCP without SYN/FIN/RST on ports outside the live `ports` set and
+    not starting with an FTP greeting —
     and keeps everything else (IPv6, VLANs, ICMP, other link types) for `decode`, which
     applies the same rule in full. Its effect on results is nil; on speed, large.
     """
@@ -401,6 +415,9 @@ def port_prefilter(ports: Set[int]) -> Callable[[int, bytes, int, int], bool]:
             return True
         if buf[t + 13] & keep_flags:
             return True
-        return (buf[t] << 8 | buf[t + 1]) in ports or (buf[t + 2] << 8 | buf[t + 3]) in ports
+        if (buf[t] << 8 | buf[t + 1]) in ports or (buf[t + 2] << 8 | buf[t + 3]) in ports:
+            return True
+        p = t + ((buf[t + 12] >> 4) << 2)
+        return p + 3 <= end and buf[p : p + 3] == b"220"  # an FTP greeting on any port
 
     return keep
