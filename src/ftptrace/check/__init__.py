@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ftptrace.check.ladder import CheckOptions, CheckReport, run_check
+from ftptrace.check.ladder import CheckReport, run_check
+from ftptrace.check.state import CheckOptions
 from ftptrace.check.steps import STEPS, Status, StepResult
 
 __all__ = ["STEPS", "CheckOptions", "CheckReport", "Status", "StepResult", "run_check"]

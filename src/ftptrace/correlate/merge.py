@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 
 from ftptrace.correlate.alg import Missed, Rewrite, Side, compare
-from ftptrace.correlate.match import WINDOW, Identity, Matching, match
+from ftptrace.correlate.match import VANTAGE_ORDER, WINDOW, Identity, Matching, match
 from ftptrace.correlate.path import POSITIONS, Point, Translations, build_path
 from ftptrace.correlate.prints import Fingerprints
 from ftptrace.correlate.report import (
@@ -275,6 +275,10 @@ def _attempts(traces: Sequence[Trace], prints: Sequence[Fingerprints], m: Matchi
 def _notes(m: Matching, points: tuple[Point, ...], prints: Sequence[Fingerprints]) -> tuple[
         str, ...]:
     notes = []
+    odd = sorted({p.vantage for p in prints if p.vantage and p.vantage not in VANTAGE_ORDER})
+    if odd:
+        notes.append(f"label(s) {', '.join(odd)} are not vantage points ftptrace knows ("
+                     f"{', '.join(VANTAGE_ORDER)}): the order along the path is inferred")
     if m.order.inferred:
         notes.append("capture order " + " → ".join(p.name for p in points) + ": "
                      + m.order.basis)

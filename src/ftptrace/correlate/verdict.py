@@ -39,6 +39,8 @@ ADDRESS = frozenset({
     Code.PASV_THIRD_PARTY,
     Code.PORT_PRIVATE_ADDRESS,
 })
+ACROSS = frozenset({Code.PASSIVE_RANGE_PARTIALLY_FORWARDED, Code.CAPTURE_DAMAGED})
+"""Verdicts about several sessions or a whole capture: made once, on the merged trace."""
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 Subject = tuple[object, ...]
 
@@ -46,6 +48,7 @@ Subject = tuple[object, ...]
 def findings(merged: Merged) -> tuple[Finding, ...]:
     index = _subjects(merged)
     corr = merged.correlation
+    out = list(diagnose(merged.trace))
 
     def subject(f: Finding) -> Subject | None:
         for r in f.evidence:
@@ -57,16 +60,18 @@ def findings(merged: Merged) -> tuple[Finding, ...]:
     def family(f: Finding) -> object:
         return "fate" if f.code in FATE else f.code
 
+    global_codes = {f.code for f in out if f.code in ACROSS}
+
     rewritten = {("c", r_session, r_channel) for r_session, r_channel in _rewritten(merged)}
-    out = list(diagnose(merged.trace))
     present = {(subject(f), family(f)) for f in out}
     for gi, g in enumerate(merged.groups):
         for i, s in g.copies.items():
             if i == g.rep:
                 continue
             for f in diagnose(Trace(captures=(), sessions=(s,))):
-                if f.code is Code.DATA_NEVER_ARRIVED:
-                    # A capture nearer the client exists: it shows whether the client tried.
+                if f.code is Code.DATA_NEVER_ARRIVED or f.code in global_codes:
+                    # A capture nearer the client shows whether the client tried; a verdict
+                    # across sessions (the passive range) is already made on the merged trace.
                     continue
                 key = subject(f) or ("s", gi)
                 if (key, family(f)) in present or (f.code in ADDRESS and key in rewritten):
