@@ -284,15 +284,14 @@ def diagram(
         if from_json is not None:
             doc = _load_document(from_json)
         elif captures:
-            from ftptrace.render.json import to_document
-            from ftptrace.replay import analyze, parse_input
+            from ftptrace.replay import analyze, document, parse_input
 
             analysis = analyze([parse_input(c) for c in captures])
             for msg in analysis.unreadable:
                 typer.echo(f"ftptrace: {msg}", err=True)
             if analysis.unreadable and not analysis.trace.captures:
                 return ExitStatus.USAGE
-            doc = to_document(analysis)
+            doc = document(analysis)  # with hop-by-hop paths when several vantages are given
         return _render_diagram(doc, explain_mode, server_port_range, fmt, ascii_out, output)
 
     raise typer.Exit(int(run_use_case(use_case)))

@@ -102,3 +102,17 @@ def test_trace_is_the_same_whatever_the_segmentation(points: list[int], seed: in
     # streams matter: a shuffle across directions may pair replies differently only if
     # replies arrive before their commands, which FIFO matching still assigns in order.
     assert [v for v, _, _ in build(True)] == [v for v, _, _ in whole]
+
+
+def test_bytes_counted_from_acks_when_a_snaplen_cut_the_payloads() -> None:
+    h = HalfStream(None)
+    h.add(1000, 0x02, b"", 0.0, 1)  # SYN: data starts at 1001
+    h.add(1001, 0x10, b"x" * 100, 0.0, 2)  # 1000 bytes on the wire, 100 captured
+    assert h.byte_count == 100
+    h.ack(2001)
+    assert h.byte_count == 1000
+    h.add(2001, 0x11, b"y" * 10, 0.0, 3)  # FIN with 500 bytes, 10 captured
+    h.ack(2502)  # the peer acknowledges the 500 bytes and the FIN
+    assert h.byte_count == 1500
+    h.ack(2400)  # an older ack changes nothing
+    assert h.byte_count == 1500

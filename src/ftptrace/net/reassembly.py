@@ -32,8 +32,10 @@ class HalfStream:
     """
 
     __slots__ = (
+        "acked",
         "base",
         "deliver",
+        "fin",
         "gaps",
         "high",
         "next_seq",
@@ -55,13 +57,34 @@ class HalfStream:
         self.pending: dict[int, tuple[bytes, float, int]] = {}
         self.pending_bytes = 0
         self.gaps = 0
+        self.acked: int | None = None
+        """Highest sequence number the peer acknowledged: the true extent of the data even
+        when a snaplen cut the captured payloads short (RFC 9293 §3.4)."""
+        self.fin: int | None = None
+        """Sequence number of this direction's FIN segment, if one was seen."""
 
     @property
     def byte_count(self) -> int:
-        """Payload bytes sent in this direction, counted by sequence space."""
+        """Payload bytes sent in this direction, counted by sequence space.
+
+        The end is the highest byte seen or acknowledged by the peer (captured payloads may
+        be cut by a snaplen), never beyond this direction's FIN, which takes one sequence
+        number of its own (RFC 9293 §3.4).
+        """
         if self.base is None or self.high is None:
             return 0
-        return max(0, seq_diff(self.high, self.base))
+        end = self.high
+        acked = self.acked
+        if acked is not None and self.fin is not None and seq_diff(acked, self.fin) > 0:
+            acked = (acked - 1) % MOD  # the FIN itself was acknowledged: not a data byte
+        if acked is not None and seq_diff(acked, end) > 0:
+            end = acked
+        return max(0, seq_diff(end, self.base))
+
+    def ack(self, ack: int) -> None:
+        """The peer acknowledged everything before `ack`."""
+        if self.acked is None or seq_diff(ack, self.acked) > 0:
+            self.acked = ack
 
     def add(self, seq: int, flags: int, payload: bytes, ts: float, frame: int) -> None:
         if flags & SYN:
@@ -70,6 +93,8 @@ class HalfStream:
                 self.base = seq
                 self.high = seq
                 self.next_seq = seq
+        if flags & 0x01 and self.fin is None:
+            self.fin = seq  # where the FIN segment starts (its payload may be cut short)
         if not payload:
             return
         if self.base is None:
@@ -223,5 +248,7 @@ class ConnState:
             self.closed = True
         if seg.payload:
             self.saw_payload = True
+        if flags & ACK:
+            (self.to_orig if from_orig else self.to_resp).ack(seg.ack)
         half.add(seg.seq, flags, seg.payload, seg.ts, seg.frame)
         return from_orig
