@@ -83,8 +83,13 @@ def finding_block(f: Finding) -> Text:
     t.append(f"  {f.summary}\n")
     t.append(f"  fix: {f.hint}\n", style="dim")
     if f.evidence:
-        frames = ", ".join(f"#{r.frame}" for r in f.evidence[:6])
-        t.append(f"  evidence: {f.evidence[0].capture} frames {frames}\n", style="dim")
+        by_capture: dict[str, list[str]] = {}
+        for r in f.evidence[:8]:
+            frames = by_capture.setdefault(r.capture, [])
+            if f"#{r.frame}" not in frames:
+                frames.append(f"#{r.frame}")
+        where = "; ".join(f"{cap} frame {', '.join(fr)}" for cap, fr in by_capture.items())
+        t.append(f"  evidence: {where}\n", style="dim")
     return t
 
 
