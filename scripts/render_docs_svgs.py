@@ -31,13 +31,12 @@ def document(sources: list[str]) -> dict[str, Any]:
     if len(sources) == 1 and sources[0].endswith(".json"):
         doc: dict[str, Any] = json.loads(Path(sources[0]).read_text(encoding="utf-8"))
         return doc
-    from ftptrace.render.json import to_document
-    from ftptrace.replay import analyze, parse_input
+    from ftptrace.replay import analyze, document as correlated, parse_input
 
     analysis = analyze([parse_input(s) for s in sources])
     if analysis.unreadable:
         raise SystemExit("\n".join(analysis.unreadable))
-    return to_document(analysis)
+    return correlated(analysis)  # with hop-by-hop paths when several vantages are given
 
 
 def main() -> None:
