@@ -43,3 +43,24 @@ def test_replay_matches_golden(capture: Path, monkeypatch: pytest.MonkeyPatch) -
     assert golden.exists(), f"no golden file for {capture}: run with FTPTRACE_UPDATE_GOLDEN=1"
     assert json.loads(text) == json.loads(golden.read_text())
     assert text == golden.read_text(), "same content, different bytes: output is not stable"
+
+
+FORMAT_VARIANTS = {
+    "captures/formats/reject-client.pcapng": "captures/pasv-range-not-forwarded-reject/client.pcap",
+    "captures/formats/port-ok-server.pcapng.gz": "captures/port-ok/server.pcap",
+    "captures/formats/ipv6-epsv-client.pcap.gz": "captures/ipv6-epsv/client.pcap",
+}
+
+
+@pytest.mark.parametrize(("variant", "source"), sorted(FORMAT_VARIANTS.items()))
+def test_format_variants_replay_like_their_source(
+    variant: str, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pcapng and gzip containers of the same packets give the same document."""
+    monkeypatch.chdir(ROOT)
+
+    def doc(path: str) -> str:
+        text = dumps(to_document(analyze([(None, Path(path))])))
+        return text.replace(json.dumps(path), '"CAPTURE"')
+
+    assert doc(variant) == doc(source)
