@@ -5,19 +5,30 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import ICMP, IP, TCP, IPerror, TCPerror
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 from ftptrace.errors import PrivilegeError, UsageError
 from ftptrace.net.decode import read_packets
-from ftptrace.net.model import FIN, Endpoint, IcmpError, Segment
-from ftptrace.net.sources import LiveSniffer, tshark_ftp_view
+from ftptrace.net.model import FIN, Endpoint, IcmpError, Packet, Segment
+from ftptrace.net.sources import (
+    DEFAULT_BPF,
+    LiveSniffer,
+    _bpf_code,
+    _Tap,
+    host_answers_bpf,
+    tshark_ftp_view,
+)
 
 from .pcapgen import Frame, pcap_bytes
 
@@ -91,11 +102,15 @@ def test_tshark_ftp_view(tmp_path: Path, port: int) -> None:
     assert records[0].src == Endpoint("198.51.100.21", port)
 
 
-def _tcp_exchange(port_holder: list[int], server: socket.socket) -> None:
-    """A short bounded exchange on 127.0.0.1: connect, one line each way, close."""
+def _tcp_exchange(port_holder: list[int], server: socket.socket) -> int:
+    """A short bounded exchange on 127.0.0.1: connect, one line each way, close.
+
+    Returns the client's port. Runs in one thread too: the kernel completes the handshake
+    from the listen backlog before `accept()`."""
     client = socket.create_connection(("127.0.0.1", port_holder[0]), timeout=5)
     peer, _ = server.accept()
     peer.settimeout(5)
+    cport: int = client.getsockname()[1]
     with client, peer:
         client.sendall(b"USER anonymous\r\n")
         assert peer.recv(100) == b"USER anonymous\r\n"
@@ -105,6 +120,7 @@ def _tcp_exchange(port_holder: list[int], server: socket.socket) -> None:
         assert peer.recv(100) == b""
         peer.shutdown(socket.SHUT_WR)
         assert client.recv(100) == b""
+    return cport
 
 
 def _listener() -> tuple[socket.socket, int]:
@@ -207,3 +223,152 @@ def test_live_sniffer_inside_a_namespace(require_lab: None) -> None:
         assert out.split() == ["3", "127.0.0.1", "True"]
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False, timeout=10)
+
+
+# -- what the probes need: a watch list that grows, snapshots, one copy of loopback packets ------
+
+_LO_OUT, _LO_IN = 4, 0  # PACKET_OUTGOING, PACKET_HOST (linux/if_packet.h)
+_ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+
+class _FakePacketSocket:
+    """Frames as an AF_PACKET socket hands them over: (data, ancillary, flags, address)."""
+
+    def __init__(self, frames: list[tuple[bytes, int, float]]) -> None:
+        self.frames = list(frames)  # (frame, packet type, timestamp)
+
+    def recvmsg(self, bufsize: int, ancsize: int) -> tuple[bytes, list[object], int, object]:
+        if not self.frames:
+            raise BlockingIOError
+        data, pkttype, ts = self.frames.pop(0)
+        sec = int(ts)
+        anc = [(socket.SOL_SOCKET, 35, struct.pack("qq", sec, round((ts - sec) * 1e9)))]
+        return data, anc, 0, ("lo", 0x0800, pkttype, 772, b"\0" * 6)
+
+
+def _feed(sniffer: LiveSniffer, *frames: tuple[bytes, int, float], loopback: bool = True) -> None:
+    """What the capture thread does with one socket's frames (no root needed)."""
+    tap = _Tap(_FakePacketSocket(list(frames)), "lo", 1, loopback, -1)  # type: ignore[arg-type]
+    assert sniffer._drain(tap)
+
+
+def _syn(src: str, dst: str, sport: int, dport: int, flags: str = "S") -> bytes:
+    ip = IPv6(src=src, dst=dst) if ":" in src else IP(src=src, dst=dst)
+    return bytes(_ETHER / ip / TCP(sport=sport, dport=dport, flags=flags))
+
+
+def test_loopback_sent_copy_is_skipped_but_other_interfaces_keep_theirs() -> None:
+    sniffer = LiveSniffer("lo")
+    syn = _syn("127.0.0.1", "127.0.0.1", 40000, 21)
+    synack = _syn("127.0.0.1", "127.0.0.1", 21, 40000, "SA")
+    _feed(sniffer, (syn, _LO_OUT, 1.0), (syn, _LO_IN, 1.0), (synack, _LO_OUT, 2.0),
+          (synack, _LO_IN, 2.0))
+    got = sniffer.snapshot()
+    assert [(p.src.port, p.dst.port) for p in got] == [(40000, 21), (21, 40000)]
+    assert sniffer.frames == 2
+    _feed(sniffer, (_syn("192.0.2.1", "198.51.100.2", 40001, 21), _LO_OUT, 3.0),
+          loopback=False)  # on Ethernet an outgoing frame is our own SYN: keep it
+    assert len(sniffer.snapshot()) == 3
+
+
+def test_watch_list_grows_while_running() -> None:
+    sniffer = LiveSniffer(hosts=["198.51.100.2"])
+    _feed(sniffer, (_syn("192.0.2.1", "198.51.100.2", 40000, 21), _LO_IN, 1.0),
+          (_syn("192.0.2.1", "203.0.113.9", 40001, 50000), _LO_IN, 2.0))  # not yet watched
+    assert [p.dst.ip for p in sniffer.snapshot()] == ["198.51.100.2"]
+    sniffer.watch("203.0.113.9")  # a 227 reply announced it
+    sniffer.watch_port(45000)  # we listen there for the server's PORT connection
+    sniffer.watch("2001:DB8:0::0:1")  # any spelling: matched as decode() writes it
+    icmp = bytes(_ETHER / IP(src="192.0.2.254", dst="192.0.2.1") / ICMP(type=3, code=13)
+                 / IPerror(src="192.0.2.1", dst="203.0.113.9") / TCPerror(sport=1, dport=2))
+    _feed(sniffer, (_syn("192.0.2.1", "203.0.113.9", 40002, 50000), _LO_IN, 3.0),
+          (_syn("203.0.113.77", "192.0.2.1", 20, 45000), _LO_IN, 4.0),
+          (_syn("2001:db8::2", "2001:db8::1", 40003, 21), _LO_IN, 5.0),
+          (icmp, _LO_IN, 6.0),
+          (_syn("192.0.2.1", "192.0.2.99", 40004, 80), _LO_IN, 7.0))  # never watched
+    got = sniffer.snapshot()
+    assert [p.ts for p in got] == [1.0, 3.0, 4.0, 5.0, 6.0]
+    assert isinstance(got[-1], IcmpError) and got[-1].kind == "admin-prohibited"
+    everything = LiveSniffer()  # no hosts, no ports: everything the BPF passes (watch)
+    _feed(everything, (_syn("192.0.2.1", "192.0.2.99", 40004, 80), _LO_IN, 7.0))
+    assert len(everything.snapshot()) == 1
+
+
+def test_snapshot_is_a_time_ordered_copy_and_bounded() -> None:
+    sniffer = LiveSniffer(queue_size=3)
+    frames = [(_syn("192.0.2.1", "192.0.2.2", 40000 + i, 21), _LO_IN, ts)
+              for i, ts in enumerate((2.0, 1.0))]
+    _feed(sniffer, *frames)
+    first = sniffer.snapshot()
+    assert [p.ts for p in first] == [1.0, 2.0]  # two interfaces' frames interleave
+    first.clear()
+    _feed(sniffer, (_syn("192.0.2.1", "192.0.2.2", 40002, 21), _LO_IN, 3.0))
+    assert [p.ts for p in sniffer.snapshot()] == [1.0, 2.0, 3.0]
+    _feed(sniffer, *[(_syn("192.0.2.1", "192.0.2.2", 40003 + i, 21), _LO_IN, 4.0 + i)
+                     for i in range(5)])
+    assert len(sniffer.snapshot()) == 3 and sniffer.dropped == 2  # queue 3 + kept 3: 2 over
+
+
+def test_filters_compile_without_root_and_name_the_mistake() -> None:
+    for bpf in (DEFAULT_BPF, host_answers_bpf("198.51.100.2"), host_answers_bpf("2001:db8::1")):
+        for linktype in (1, 12):
+            code = _bpf_code(bpf, linktype)
+            assert code and len(code) % 8 == 0
+    with pytest.raises(UsageError, match="banana") as err:
+        _bpf_code("tcp port banana", 1)
+    assert "\n" not in str(err.value)
+
+
+def _poll(sniffer: LiveSniffer, done: Callable[[list[Packet]], bool]) -> list[Packet]:
+    """Snapshots until `done` holds (at most ~10 s: no timing is asserted)."""
+    for _ in range(200):
+        got = sniffer.snapshot()
+        if done(got):
+            return got
+        time.sleep(0.05)
+    raise AssertionError("the capture did not show the exchange within 10 s")
+
+
+def _closed(port: int) -> Callable[[list[Packet]], bool]:
+    """Both FINs of the connection from client `port` were captured."""
+    def done(got: list[Packet]) -> bool:
+        return sum(1 for p in got if isinstance(p, Segment) and p.flags & FIN
+                   and port in (p.src.port, p.dst.port)) >= 2
+    return done
+
+
+@pytest.mark.lab
+def test_live_watch_list_snapshot_and_single_loopback_copies(
+        require_lab: None, tmp_path: Path) -> None:
+    """The probe's use: start with one port, add another mid-run, poll snapshots."""
+    a_srv, a = _listener()
+    b_srv, b = _listener()
+    saved = tmp_path / "probe.pcapng"
+    sniffer = LiveSniffer("lo", f"tcp port {a} or tcp port {b}", save_to=saved, ports=[a],
+                          timeout=60)
+    with a_srv, b_srv, sniffer:
+        unwatched = _tcp_exchange([b], b_srv)  # port b is not watched yet: not kept
+        first_a = _tcp_exchange([a], a_srv)
+        first = _poll(sniffer, _closed(first_a))  # frames arrive in order: b's are behind us
+        n_first = len(first)
+        sniffer.watch_port(b)
+        watched = _tcp_exchange([b], b_srv)
+        final = _poll(sniffer, _closed(watched))
+        assert sniffer.running  # a snapshot leaves the capture running
+    assert not sniffer.running and sniffer.dropped == 0
+    assert len(first) == n_first < len(final)  # the first snapshot was a copy
+    segs = [p for p in final if isinstance(p, Segment)]
+    assert len(segs) == len(final)
+    ports = {p for s in segs for p in (s.src.port, s.dst.port)}
+    assert unwatched not in ports and {a, b, first_a, watched} <= ports
+    for port in (a, b):  # loopback: each packet once, not as sent and again as received
+        mine = [s for s in segs if port in (s.src.port, s.dst.port)]
+        assert sum(s.is_syn for s in mine) == 1 and sum(s.is_synack for s in mine) == 1
+        assert [s.payload for s in mine if s.payload] == [b"USER anonymous\r\n",
+                                                          b"331 go on\r\n"]
+    assert len({_key(p) for p in final}) == len(final)
+    assert sniffer.snapshot() == final  # still answers after stop()
+    with read_packets(saved) as replay:  # only what was kept was saved, numbered from 1
+        replayed = sorted(replay, key=lambda p: p.frame)
+    assert [p.frame for p in replayed] == list(range(1, len(final) + 1))
+    assert sorted(final, key=lambda p: p.frame) == replayed

@@ -22,8 +22,8 @@ from typing import Any
 
 from ftptrace.errors import UsageError
 from ftptrace.net.model import IcmpError, Packet, Segment
+from ftptrace.net.sources import LiveSniffer, host_answers_bpf
 from ftptrace.probe.rawtcp import RawSender, suppress_rsts
-from ftptrace.probe.tap import Tap
 
 DEFAULT_MAX_HOPS = 16
 DEFAULT_WAIT = 1.0
@@ -148,15 +148,15 @@ def run_path(target: str, data_port: int, *, control_port: int = 21,
         raise UsageError("--max-hops must be 1-64")
     if not 0 < wait <= 30:
         raise UsageError("--wait must be between 0 and 30 seconds")
-    sender = RawSender(target)
-    tap = Tap({target}, iface)
+    sniffer = LiveSniffer(iface, host_answers_bpf(target), hosts=(target,))
     base = random.randint(40000, 60000 - 2 * max_hops)
     probes: dict[int, tuple[int, str]] = {}
     seq = random.getrandbits(32)
     warnings: list[str] = []
     start = time.monotonic()
-    tap.start()
+    sender = RawSender(target)
     try:
+        sniffer.start()
         with suppress_rsts(base, base + 2 * max_hops) as warning:
             if warning:
                 warnings.append(warning)
@@ -169,19 +169,19 @@ def run_path(target: str, data_port: int, *, control_port: int = 21,
                     time.sleep(GAP)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                got = collect(tap.snapshot(), target, probes)
+                got = collect(sniffer.snapshot(), target, probes)
                 if _settled(got):
                     break
                 time.sleep(0.02)
     finally:
-        packets = tap.stop(linger=0.0)
+        sniffer.stop()
         sender.close()
-    answers = collect(packets, target, probes)
+    answers = collect(sniffer.snapshot(), target, probes)
     hops, verdict, at, by, reached = analyze(target, data_port, control_port, answers, max_hops)
     return PathResult(target=target, data_port=data_port, control_port=control_port, hops=hops,
                       verdict=verdict, stopped_at=at, stopped_by=by, reached=reached,
                       sent=sender.sent, seconds=time.monotonic() - start,
-                      warnings=tuple(warnings + tap.warnings))
+                      warnings=tuple(warnings + sniffer.warnings))
 
 
 def _settled(got: dict[tuple[int, str], HopAnswer]) -> bool:

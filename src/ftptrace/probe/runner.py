@@ -1,7 +1,8 @@
 """One live probe from start to verdict: watch, log in, open data channels, build the Trace.
 
 The sequence is the field guide's hand check (connect to 21, USER/PASS, PASV or PORT, the
-transfer command) with a packet tap running beside it. Afterwards every sniffed packet is
+transfer command) with the live sniffer running beside it, keeping the packets of the
+target and of every address and port the dialogue brings up. Afterwards each such packet is
 fed to the ordinary `TraceBuilder` and diagnosed by the ordinary rules; without root the
 socket-level facts are fed instead (see `synth`). Each step waits at most `timeout`
 seconds; closing steps (QUIT) at most `CLOSE_WAIT`.
@@ -18,16 +19,18 @@ from ftptrace.errors import CaptureError, FtptraceError, PrivilegeError, UsageEr
 from ftptrace.ftp.events import Direction
 from ftptrace.model import CaptureInfo, DataChannel, Outcome, Trace
 from ftptrace.net.model import ACK, SYN, Endpoint, Packet, Segment
+from ftptrace.net.sources import LiveSniffer
 from ftptrace.probe.driver import ControlChannel, ControlClosed, Transcript
 from ftptrace.probe.net import ConnectFailed, Network, SocketNetwork, StepTimeout, Stream
 from ftptrace.probe.result import DataAttempt, ProbeReport, ProbeResult
 from ftptrace.probe.synth import SocketEvent, socket_trace
-from ftptrace.probe.tap import Tap
 from ftptrace.probe.target import Credentials, Target
 from ftptrace.replay import Analysis
 from ftptrace.trace import TraceBuilder, hop_distance
 
 CLOSE_WAIT = 0.25
+LINGER = 0.1
+"""Seconds the capture goes on after the probe's last step: late RSTs and ICMP errors."""
 MODES = ("pasv", "epsv", "port", "eprt")
 TRANSFER_COMMANDS = ("LIST", "NLST", "RETR", "STOR")
 UPLOAD = b"ftptrace upload test\n" * 48
@@ -77,7 +80,7 @@ class ProbeSession:
     opts: ProbeOptions
     net: Network
     transcript: Transcript
-    tap: Tap | None = None
+    tap: LiveSniffer | None = None
     ctl: ControlChannel = field(init=False)
     events: list[tuple[SocketEvent, bool]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -180,10 +183,10 @@ def _login(s: ProbeSession) -> bool:
     return True
 
 
-def _open_tap(opts: ProbeOptions, notes: list[str]) -> Tap | None:
+def _open_tap(opts: ProbeOptions, notes: list[str]) -> LiveSniffer | None:
     if not opts.sniff:
         return None
-    tap = Tap({opts.target.ip}, opts.iface, opts.pcap)
+    tap = LiveSniffer(opts.iface, save_to=opts.pcap, hosts=(opts.target.ip,))
     try:
         tap.start()
     except PrivilegeError:
@@ -207,12 +210,12 @@ def run_probe(opts: ProbeOptions, net: Network | None = None) -> ProbeResult:
         raise UsageError("PORT carries only IPv4 addresses (RFC 959 §4.1.2): use `eprt`")
     net = net or SocketNetwork()
     notes: list[str] = []
-    tap = _open_tap(opts, notes)
-    s = ProbeSession(opts=opts, net=net, transcript=Transcript(net), tap=tap, notes=notes)
+    s = ProbeSession(opts=opts, net=net, transcript=Transcript(net), notes=notes)
     attempts: list[DataAttempt] = []
-    started, opened = net.now(), net.wall()
     control_failure: str | None = None
     client: Endpoint | None = None
+    tap = s.tap = _open_tap(opts, notes)
+    started, opened = net.now(), net.wall()
     try:
         try:
             stream = net.connect(opts.target.ip, opts.target.port, s.deadline())
@@ -238,7 +241,10 @@ def run_probe(opts: ProbeOptions, net: Network | None = None) -> ProbeResult:
             finally:
                 s.ctl.close()
     finally:
-        packets = tap.stop() if tap is not None else []
+        packets: list[Packet] = []
+        if tap is not None:
+            tap.stop(linger=LINGER)
+            packets = tap.snapshot()
     closed = net.wall()
     trace = _build_trace(s, packets, client, opened, closed, control_failure)
     analysis = Analysis(trace=trace, findings=diagnose(trace))
@@ -266,8 +272,8 @@ def _build_trace(s: ProbeSession, packets: list[Packet], client: Endpoint | None
     ports = frozenset({opts.target.port})
     server = Endpoint(opts.target.ip, opts.target.port)
     if s.tap is not None:
-        builder = TraceBuilder(CaptureInfo(path=s.tap.label, vantage="client"),
-                               control_ports=ports)
+        label = str(opts.pcap) if opts.pcap is not None else f"live:{opts.iface or 'any'}"
+        builder = TraceBuilder(CaptureInfo(path=label, vantage="client"), control_ports=ports)
         tls = opts.tls and client is not None and s.ctl.tls
         fed = decrypted_view(packets, client, server, s.ctl.raw) if tls and client else packets
         for p in fed:

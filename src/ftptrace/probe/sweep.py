@@ -21,8 +21,8 @@ from typing import Any
 
 from ftptrace.errors import UsageError
 from ftptrace.net.model import IcmpError, Packet, Segment
+from ftptrace.net.sources import LiveSniffer, host_answers_bpf
 from ftptrace.probe.rawtcp import RawSender, suppress_rsts
-from ftptrace.probe.tap import Tap
 from ftptrace.trace import hop_distance
 
 DEFAULT_RATE = 2000.0
@@ -147,35 +147,35 @@ def split(result_answers: dict[int, Answer], ports: Sequence[int],
 def run_sweep(target: str, ports: Sequence[int], *, baseline_port: int = 21,
               rate: float = DEFAULT_RATE, wait: float = DEFAULT_WAIT, retries: int = 1,
               iface: str | None = None, learned_from: tuple[int, ...] = ()) -> SweepResult:
-    """Send the SYNs, collect the answers, classify. Needs root (raw socket + tap)."""
+    """Send the SYNs, collect the answers, classify. Needs root (raw socket + sniffer)."""
     if not 0 < len(ports) <= MAX_PORTS:
         raise UsageError("sweep needs 1-65535 ports")
     if not 1 <= rate <= 100_000:
         raise UsageError("--rate must be 1-100000 packets per second")
     if not 0 < wait <= 30:
         raise UsageError("--wait must be between 0 and 30 seconds")
-    sender = RawSender(target)
-    tap = Tap({target}, iface)
+    sniffer = LiveSniffer(iface, host_answers_bpf(target), hosts=(target,))
     sport = random.randint(40000, 59999)
     seq = random.getrandbits(32)
     warnings: list[str] = []
     start = time.monotonic()
-    tap.start()
+    sender = RawSender(target)
     try:
+        sniffer.start()
         with suppress_rsts(sport, sport) as warning:
             if warning:
                 warnings.append(warning)
             todo = [baseline_port, *[p for p in ports if p != baseline_port]]
             for _ in range(1 + max(0, retries)):
                 _paced(sender, sport, todo, seq, rate)
-                answered = _wait_answers(tap, target, sport, todo, wait)
+                answered = _wait_answers(sniffer, target, sport, todo, wait)
                 todo = [p for p in todo if p not in answered]
                 if not todo:
                     break
     finally:
-        packets = tap.stop(linger=0.0)
+        sniffer.stop()
         sender.close()
-    answers = classify(packets, target, sport, [baseline_port, *ports])
+    answers = classify(sniffer.snapshot(), target, sport, [baseline_port, *ports])
     baseline = answers.get(baseline_port, SILENT)
     if baseline.kind != "synack":
         warnings.append(f"port {baseline_port} did not answer with a SYN-ACK: without the "
@@ -185,7 +185,7 @@ def run_sweep(target: str, ports: Sequence[int], *, baseline_port: int = 21,
     return SweepResult(target=target, ports=tuple(ports), answers=port_answers,
                        baseline_port=baseline_port, baseline=baseline, sent=sender.sent,
                        seconds=time.monotonic() - start, rate=rate,
-                       warnings=tuple(warnings + tap.warnings), learned_from=learned_from,
+                       warnings=tuple(warnings + sniffer.warnings), learned_from=learned_from,
                        forwarded=fwd, not_forwarded=nof)
 
 
@@ -201,14 +201,14 @@ def _paced(sender: RawSender, sport: int, ports: Sequence[int], seq: int, rate: 
         sender.send(sport, port, seq)
 
 
-def _wait_answers(tap: Tap, target: str, sport: int, ports: Sequence[int],
+def _wait_answers(sniffer: LiveSniffer, target: str, sport: int, ports: Sequence[int],
                   wait: float) -> set[int]:
-    """Poll the tap until every port answered or `wait` seconds passed; the answered set."""
+    """Poll the capture until every port answered or `wait` seconds passed; the answered set."""
     deadline = time.monotonic() + wait
     want = set(ports)
     answered: set[int] = set()
     while True:
-        answered = set(classify(tap.snapshot(), target, sport, want))
+        answered = set(classify(sniffer.snapshot(), target, sport, want))
         if answered >= want or time.monotonic() >= deadline:
             return answered
         time.sleep(0.02)
