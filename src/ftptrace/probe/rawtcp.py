@@ -72,7 +72,11 @@ class RawSender:
             self.sock = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP)
         except PermissionError:
             raise PrivilegeError("crafted SYN probes need root (raw sockets)") from None
-        self.src = source_address(dst)
+        try:
+            self.src = source_address(dst)
+        except BaseException:
+            self.sock.close()  # no route to dst (or Ctrl-C): do not leak the raw socket
+            raise
         self._ttl = -1
         self.sent = 0
 
