@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ftptrace.net.sources import tshark_ftp_view
+from ftptrace.net.tshark import tshark_ftp_view
 from ftptrace.replay import analyze
 
 ROOT = Path(__file__).resolve().parent.parent

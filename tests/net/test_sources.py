@@ -27,8 +27,8 @@ from ftptrace.net.sources import (
     _bpf_code,
     _Tap,
     host_answers_bpf,
-    tshark_ftp_view,
 )
+from ftptrace.net.tshark import tshark_ftp_view
 
 from .pcapgen import Frame, pcap_bytes
 

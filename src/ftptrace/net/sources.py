@@ -417,7 +417,4 @@ def _timestamp_ns(anc: list[tuple[int, int, bytes]]) -> int:
     return time.time_ns()
 
 
-# The tshark adapter lives in net/tshark.py; re-exported for existing imports.
-from ftptrace.net.tshark import TsharkFtpRecord, tshark_ftp_view  # noqa: E402
-
-__all__ = ["LiveSniffer", "TsharkFtpRecord", "host_answers_bpf", "tshark_ftp_view"]
+__all__ = ["LiveSniffer", "host_answers_bpf"]
