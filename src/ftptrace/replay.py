@@ -19,19 +19,11 @@ from ftptrace.model import CaptureInfo, Trace
 from ftptrace.net.decode import decode, port_prefilter
 from ftptrace.net.pcap import open_capture
 from ftptrace.trace import TraceBuilder, merge_traces
+from ftptrace.vantages import VANTAGES as VANTAGES  # re-exported
 
 if TYPE_CHECKING:
     from ftptrace.correlate import Correlation
     from ftptrace.net.model import Packet
-
-VANTAGES = (
-    "client",
-    "client-router-lan",
-    "client-router-wan",
-    "server-router-wan",
-    "server-router-lan",
-    "server",
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

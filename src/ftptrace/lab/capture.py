@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ftptrace.errors import LabError
 from ftptrace.lab.topology import ClientSite, Host
+from ftptrace.vantages import VANTAGES as VANTAGES  # re-exported
 
 LISTEN_TIMEOUT = 10.0
 STOP_TIMEOUT = 3.0
@@ -32,15 +33,6 @@ SNAPLEN = 2048
 the replay); the large GRO'd data segments that veth delivers are cut, keeping captures small."""
 FILTER = "tcp or icmp or (icmp6 and ip6[40] < 128)"
 """TCP, ICMP errors, and ICMPv6 errors (types < 128) but not neighbour discovery."""
-
-VANTAGES = (
-    "client",
-    "client-router-lan",
-    "client-router-wan",
-    "server-router-wan",
-    "server-router-lan",
-    "server",
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

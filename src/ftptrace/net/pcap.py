@@ -11,6 +11,8 @@ either byte order §4.1, several interfaces with their own link type and `if_tsr
 §4.2, enhanced §4.3, simple §4.4 and the obsolete packet block Appendix A; all other blocks
 are skipped). A damaged tail is not an error: reading stops there and `warnings` says why,
 so an analysis of a capture cut short by Ctrl-C still shows what was captured.
+
+The writer for live captures is `net.pcapng_writer.PcapngWriter` (importable from here too).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from types import TracebackType
 from typing import BinaryIO, NamedTuple
 
 from ftptrace.errors import CaptureError
+from ftptrace.net.pcapng_writer import PcapngWriter as PcapngWriter  # re-exported
 
 CHUNK = 1 << 20
 """Bytes read (after decompression) per refill of the buffer."""
@@ -423,51 +426,3 @@ def _idb_options(s: _NgStructs, buf: bytes, pos: int, end: int) -> tuple[int, in
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
     """Open a pcap/pcapng (optionally .gz) capture; raises CaptureError if it is not one."""
     return CaptureReader(path)
-
-
-class PcapngWriter:
-    """Minimal streaming pcapng writer: one section, one interface block per link type.
-
-    pcapng rather than classic pcap because a live capture on several interfaces can mix
-    link types (Ethernet, raw IP tunnels), which only pcapng can hold (pcapng §4.2).
-    Timestamps are written in nanoseconds (`if_tsresol` = 9).
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.name = os.fsdecode(path)
-        try:
-            self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
-        except OSError as exc:
-            raise CaptureError(f"cannot write capture {self.name}: {exc.strerror}") from exc
-        self._count = 0
-        appl = _ng_option(4, b"ftptrace")  # shb_userappl
-        self._block(_BT_SHB, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + appl + _ng_option(0))
-
-    def add_interface(self, linktype: int, name: str = "", snaplen: int = 0) -> int:
-        """Declare an interface; returns its id for `write`."""
-        opts = _ng_option(2, name.encode()) if name else b""
-        opts += _ng_option(9, b"\x09") + _ng_option(0)
-        self._block(_BT_IDB, struct.pack("<HHI", linktype, 0, snaplen) + opts)
-        self._count += 1
-        return self._count - 1
-
-    def write(self, iface: int, ts_ns: int, data: bytes, orig_len: int | None = None) -> None:
-        head = struct.pack(
-            "<IIIII", iface, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(data),
-            len(data) if orig_len is None else orig_len,
-        )
-        self._block(_BT_EPB, head + data + b"\x00" * (-len(data) % 4))
-
-    def _block(self, btype: int, body: bytes) -> None:
-        n = len(body) + 12
-        self._fh.write(struct.pack("<II", btype, n) + body + struct.pack("<I", n))
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-def _ng_option(code: int, value: bytes = b"") -> bytes:
-    return struct.pack("<HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)

@@ -1,0 +1,112 @@
+"""Rules about announced data addresses: PASV/EPSV replies and PORT/EPRT commands.
+
+RFC 959 §4.1.2 (PASV, PORT) and RFC 2428 §2–3 (EPRT, EPSV): the address inside the message
+is where the data connection goes, so a private address announced across NAT breaks it
+unless a helper rewrites it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ftptrace.diagnose.addresses import is_internal, kind
+from ftptrace.diagnose.findings import Code, Finding, Severity, Where
+from ftptrace.diagnose.hints import PASV_HINT
+from ftptrace.diagnose.placement import behind_nat
+from ftptrace.diagnose.registry import channels, evidence, rule
+from ftptrace.model import Outcome, Trace
+
+
+@rule
+def passive_address(trace: Trace) -> Iterator[Finding]:
+    for s, ch in channels(trace):
+        if not ch.passive or ch.announced_ip is None:
+            continue
+        ann, peer = ch.announced_ip, s.server.ip
+        ev = evidence(ch.announced_ref)
+        client_outside = not is_internal(s.client.ip)
+        if ann == peer and not (is_internal(ann) and client_outside):
+            continue
+        if not is_internal(ann) and is_internal(peer):
+            continue  # A NAT-aware server announcing its router's public address: correct.
+        if is_internal(ann) and (client_outside or not is_internal(peer)):
+            worked = ch.outcome is Outcome.ESTABLISHED
+            yield Finding(
+                code=Code.PASV_PRIVATE_ADDRESS,
+                severity=Severity.WARNING if worked else Severity.ERROR,
+                where=Where.SERVER_HOST,
+                summary=f"{ch.via} reply announces {kind(ann)} {ann}:{ch.announced_port} to a "
+                f"client at {s.client.ip}"
+                + (
+                    f" that reached the server at {peer}"
+                    if peer != ann
+                    else " outside the server's network"
+                ),
+                hint=PASV_HINT
+                + (
+                    " It worked here only because a NAT helper rewrote the reply or the client "
+                    "ignored the address; TLS on the control channel or a stricter client "
+                    "breaks it."
+                    if worked
+                    else " Clients that trust the reply connect to an address they cannot reach."
+                ),
+                evidence=ev,
+            )
+        elif not is_internal(ann) and not is_internal(peer):
+            yield Finding(
+                code=Code.PASV_THIRD_PARTY,
+                severity=Severity.WARNING,
+                where=Where.SERVER_HOST,
+                summary=f"{ch.via} reply points at a third-party address "
+                f"{ann}:{ch.announced_port}, not the server {peer}",
+                hint="A reply that sends the client to another public host is either a "
+                "misconfigured pasv_address (old public IP) or an FTP bounce attempt; "
+                "ftptrace never connects there unless asked.",
+                evidence=ev,
+            )
+        else:
+            yield Finding(
+                code=Code.PASV_ADDRESS_MISMATCH,
+                severity=Severity.WARNING,
+                where=Where.SERVER_HOST,
+                summary=f"{ch.via} reply announces {ann}, control connection reached {peer}",
+                hint=PASV_HINT,
+                evidence=ev,
+            )
+
+
+@rule
+def active_address(trace: Trace) -> Iterator[Finding]:
+    for s, ch in channels(trace):
+        if ch.passive or ch.announced_ip is None:
+            continue
+        if ch.outcome is Outcome.NOT_ATTEMPTED:
+            reply = ch.announce_reply
+            assert reply is not None
+            yield Finding(
+                code=Code.PORT_REJECTED,
+                severity=Severity.ERROR,
+                where=Where.CLIENT_ROUTER if is_internal(ch.announced_ip) else Where.SERVER_HOST,
+                summary=f"server refused {ch.via} {ch.announced_ip}:{ch.announced_port}: "
+                f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}".rstrip(),
+                hint="The server will not connect to an address other than the control "
+                "connection's peer (vsftpd: port_promiscuous=NO, the safe default). The "
+                "client is behind NAT and nothing rewrote its PORT command: use passive "
+                "mode, or enable the FTP helper on the client's router "
+                "(nf_conntrack_ftp: CT --helper ftp).",
+                evidence=evidence(ch.announced_ref, reply.ref),
+            )
+        if behind_nat(s, ch) or (is_internal(ch.announced_ip) and not is_internal(s.server.ip)):
+            ok = ch.outcome is Outcome.ESTABLISHED
+            yield Finding(
+                code=Code.PORT_PRIVATE_ADDRESS,
+                severity=Severity.INFO if ok else Severity.WARNING,
+                where=Where.CLIENT_ROUTER,
+                summary=f"client announces {kind(ch.announced_ip)} {ch.announced_ip}:"
+                f"{ch.announced_port} to a server it reaches at {s.server.ip}"
+                + (" (rewritten on the way: the channel worked)" if ok else ""),
+                hint="Behind NAT, active mode only works if the client's router rewrites "
+                "PORT/EPRT (an FTP helper/ALG) and lets the server's connection in; "
+                "otherwise use passive mode.",
+                evidence=evidence(ch.announced_ref),
+            )

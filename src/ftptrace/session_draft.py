@@ -1,0 +1,294 @@
+"""One control connection being rebuilt: FTP events in, commands and expected channels out.
+
+Why apart from the builder: the builder decides which packets belong to which connection
+and how long state lives; a draft decides what one FTP dialogue means — which command a
+reply answers, which announcement (PORT/PASV/EPRT/EPSV/LPRT/LPSV) expects which data
+connection, which connection fits which announcement, and what became of each channel.
+The draft calls back into its `TraceBuilder` only for frame references, the expected-channel
+table and freezing connections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ftptrace.ftp.events import (
+    Anomaly,
+    CommandSent,
+    DataChannelAnnounced,
+    Direction,
+    Event,
+    ReplyReceived,
+    TlsStarted,
+)
+from ftptrace.ftp.session import FtpSession
+from ftptrace.model import Command, DataChannel, Expected, FrameRef, Outcome, Reply, Session
+from ftptrace.net.model import Endpoint, Segment
+from ftptrace.net.reassembly import ConnState
+
+if TYPE_CHECKING:
+    from ftptrace.trace import TraceBuilder
+
+TRANSFER_VERBS = frozenset({"LIST", "NLST", "MLSD", "RETR", "STOR", "STOU", "APPE"})
+ACTIVE_VERBS = frozenset({"PORT", "EPRT", "LPRT"})
+COMPLETED_CODES = frozenset({226, 250})
+FAILED_CODES = frozenset({425, 426})
+IDLE_SECONDS = 600.0
+"""Seconds without a packet after which a session (or a connection) is over."""
+EXPECT_SECONDS = 300.0
+"""Seconds an announced data channel waits for its connection before it is given up."""
+
+
+@dataclass(slots=True)
+class DraftCommand:
+    """A command while its replies still arrive (frozen into `model.Command` at the end)."""
+
+    ts: float
+    frame: int
+    verb: str
+    arg: str | None
+    replies: list[Reply] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DraftChannel:
+    """An announced data channel: what it expects, and the connection that matched it."""
+
+    via: str
+    passive: bool
+    host: str | None
+    port: int
+    ts: float
+    frame: int
+    expected: Expected
+    announce_cmd: DraftCommand
+    announce_reply: Reply | None = None
+    command: DraftCommand | None = None
+    conn: ConnState | None = None
+    matched_by: str | None = None
+    rejected: bool = False
+    reported: bool = False
+    """Live use: already returned by `TraceBuilder.drain_resolved`."""
+
+
+class SessionDraft:
+    """A control connection being rebuilt: the FTP dialogue plus its data channels."""
+
+    def __init__(self, builder: TraceBuilder, conn: ConnState, server_is_resp: bool) -> None:
+        self.builder = builder
+        self.conn = conn
+        self.server_is_resp = server_is_resp
+        self.client = conn.orig if server_is_resp else conn.resp
+        self.server = conn.resp if server_is_resp else conn.orig
+        self.ftp = FtpSession()
+        self.commands: list[DraftCommand] = []
+        self.by_seq: dict[int, DraftCommand] = {}
+        self.channels: list[DraftChannel] = []
+        self.current: DraftChannel | None = None
+        self.anomalies: list[tuple[FrameRef, str, str]] = []
+        self.tls = False
+        to_server = conn.to_resp if server_is_resp else conn.to_orig
+        to_client = conn.to_orig if server_is_resp else conn.to_resp
+        to_server.deliver = self._from_client
+        to_client.deliver = self._from_server
+        to_server.on_gap = self._gap
+        to_client.on_gap = self._gap
+
+    def _gap(self, lost: int, ts: float, frame: int) -> None:
+        self.anomalies.append(
+            (self.builder.ref(frame), "capture-gap", f"{lost} bytes of the control stream missing")
+        )
+
+    def _from_client(self, data: bytes, ts: float, frame: int) -> None:
+        self._handle(self.ftp.receive(Direction.TO_SERVER, data, ts, frame))
+
+    def _from_server(self, data: bytes, ts: float, frame: int) -> None:
+        self._handle(self.ftp.receive(Direction.TO_CLIENT, data, ts, frame))
+
+    def _handle(self, events: list[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, CommandSent):
+                self._command(ev)
+            elif isinstance(ev, ReplyReceived):
+                self._reply(ev)
+            elif isinstance(ev, DataChannelAnnounced):
+                self._announce(ev)
+            elif isinstance(ev, TlsStarted):
+                self.tls = True
+                self.builder.encrypted[(self.client.ip, self.server.ip)] = self
+            elif isinstance(ev, Anomaly):
+                self.anomalies.append((self.builder.ref(ev.frame), ev.kind, ev.detail))
+
+    def _command(self, ev: CommandSent) -> None:
+        cmd = DraftCommand(ev.ts, ev.frame, ev.verb, ev.arg)
+        self.commands.append(cmd)
+        self.by_seq[ev.seq] = cmd
+        if ev.verb in TRANSFER_VERBS and self.current is not None:
+            self.current.command = cmd
+            self.current = None
+
+    def _reply(self, ev: ReplyReceived) -> None:
+        if ev.command is None:
+            return
+        cmd = self.by_seq.get(ev.command.seq)
+        if cmd is None:
+            return
+        reply = Reply(code=ev.code, text=ev.text, ts=ev.ts, ref=self.builder.ref(ev.frame))
+        cmd.replies.append(reply)
+        if cmd.verb in ACTIVE_VERBS:
+            for ch in reversed(self.channels):
+                if ch.announce_cmd is cmd:
+                    ch.announce_reply = reply
+                    if ev.code >= 400:
+                        # RFC 959 §4.2: 5yz/4yz — the server will not connect to it.
+                        ch.rejected = True
+                        self.builder.forget(ch)
+                        if self.current is ch:
+                            self.current = None
+                    break
+        if not ev.preliminary and ev.code >= 200:
+            self.by_seq.pop(ev.command.seq, None)
+
+    def _announce(self, ev: DataChannelAnnounced) -> None:
+        cmd = self.by_seq.get(ev.command.seq)
+        if cmd is None:
+            cmd = DraftCommand(ev.command.ts, ev.command.frame, ev.command.verb, ev.command.arg)
+        if ev.passive:
+            # RFC 959 §4.1.2 PASV / RFC 2428 §3 EPSV: the client connects to the server's
+            # announced port; EPSV carries no address, so it is the control peer's.
+            resp_ip = ev.host if ev.host is not None else self.server.ip
+            expected = Expected(orig_ip=self.client.ip, resp_ip=resp_ip, resp_port=ev.port)
+        else:
+            # RFC 959 §3.2: in active mode the server opens the connection to the PORT address.
+            host = ev.host if ev.host is not None else self.client.ip
+            expected = Expected(orig_ip=self.server.ip, resp_ip=host, resp_port=ev.port)
+        reply = None
+        if ev.reply is not None:
+            reply = Reply(
+                code=ev.reply.code,
+                text=ev.reply.text,
+                ts=ev.reply.ts,
+                ref=self.builder.ref(ev.reply.frame),
+            )
+        ch = DraftChannel(
+            via=ev.via,
+            passive=ev.passive,
+            host=ev.host,
+            port=ev.port,
+            ts=ev.ts,
+            frame=ev.frame,
+            expected=expected,
+            announce_cmd=cmd,
+            announce_reply=reply,
+        )
+        self.channels.append(ch)
+        self.current = ch
+        self.builder.expect(self, ch)
+
+    def guess_encrypted_channel(self, seg: Segment) -> DraftChannel:
+        """A connection between this session's hosts after AUTH TLS (RFC 4217 §4).
+
+        The PASV/PORT negotiation is encrypted, so the channel is recognised by its hosts
+        alone: client → server is passive, server → client active. `matched_by` says so.
+        """
+        passive = seg.src.ip == self.client.ip
+        expected = Expected(orig_ip=seg.src.ip, resp_ip=seg.dst.ip, resp_port=seg.dst.port)
+        cmd = DraftCommand(seg.ts, seg.frame, "AUTH", None)
+        ch = DraftChannel(
+            via="PASV" if passive else "PORT",
+            passive=passive,
+            host=None,
+            port=seg.dst.port,
+            ts=seg.ts,
+            frame=seg.frame,
+            expected=expected,
+            announce_cmd=cmd,
+            matched_by="hosts",
+        )
+        self.channels.append(ch)
+        return ch
+
+    def match(self, ch: DraftChannel, src: Endpoint, dst: Endpoint) -> str | None:
+        """How a new connection src → dst fits channel `ch`: 'endpoint', 'port' or None."""
+        exp = ch.expected
+        if dst.port != exp.resp_port or ch.conn is not None or ch.rejected:
+            return None
+        if dst.ip == exp.resp_ip and src.ip == exp.orig_ip:
+            return "endpoint"
+        if ch.passive and src.ip == self.client.ip:
+            return "port"
+        if not ch.passive and src.ip == self.server.ip:
+            return "port"
+        if dst.ip == exp.resp_ip:
+            return "endpoint"
+        return None
+
+    def finish(self) -> Session:
+        """The immutable `Session`: the whole dialogue and every data channel."""
+        b = self.builder
+        conn = self.conn
+        server_ttl = conn.ttl_resp if self.server_is_resp else conn.ttl_orig
+        client_ttl = conn.ttl_orig if self.server_is_resp else conn.ttl_resp
+        channels = tuple(self.finish_channel(ch, server_ttl, client_ttl) for ch in self.channels)
+        return Session(
+            capture=b.capture.path,
+            client=self.client,
+            server=self.server,
+            control=b.connection(conn, None),
+            user=self.ftp.user,
+            tls=self.tls or self.ftp.tls,
+            banner=self.ftp.banner,
+            login_ok=self.ftp.login_ok,
+            commands=tuple(_freeze_cmd(c, b) for c in self.commands),
+            data_channels=channels,
+            anomalies=tuple(self.anomalies),
+            server_ttl=server_ttl,
+            client_ttl=client_ttl,
+        )
+
+    def finish_channel(
+        self, ch: DraftChannel, server_ttl: int | None, client_ttl: int | None
+    ) -> DataChannel:
+        """One channel frozen, with its outcome from packets or, failing those, replies."""
+        b = self.builder
+        baseline = server_ttl if ch.passive else client_ttl
+        conn = b.connection(ch.conn, baseline) if ch.conn is not None else None
+        command = _freeze_cmd(ch.command, b) if ch.command is not None else None
+        inferred = False
+        if ch.rejected:
+            outcome = Outcome.NOT_ATTEMPTED
+        elif conn is not None and conn.outcome is not Outcome.UNKNOWN:
+            outcome = conn.outcome
+        else:
+            codes = [r.code for r in command.replies] if command is not None else []
+            if any(c in COMPLETED_CODES for c in codes):
+                # RFC 959 §4.2: 226/250 after 150/125 — the transfer happened, even if its
+                # packets are not in this capture (filtered to port 21, say).
+                outcome, inferred = Outcome.ESTABLISHED, True
+            elif any(c in FAILED_CODES for c in codes):
+                outcome = Outcome.FAILED
+            elif any(c >= 450 for c in codes):
+                # RFC 959 §4.2: 45x/5yz to the transfer command — the server refused the
+                # transfer (missing file, permissions, a server fault), no connection tried.
+                outcome = Outcome.NOT_ATTEMPTED
+            else:
+                outcome = Outcome.UNKNOWN
+        return DataChannel(
+            via=ch.via,
+            passive=ch.passive,
+            announced_ip=ch.host,
+            announced_port=ch.port,
+            announced_ref=b.ref(ch.frame),
+            announce_reply=ch.announce_reply,
+            expected=ch.expected,
+            command=command,
+            outcome=outcome,
+            inferred=inferred,
+            connection=conn,
+            matched_by=ch.matched_by,
+        )
+
+
+def _freeze_cmd(c: DraftCommand, b: TraceBuilder) -> Command:
+    return Command(ts=c.ts, ref=b.ref(c.frame), verb=c.verb, arg=c.arg, replies=tuple(c.replies))

@@ -1,0 +1,31 @@
+"""The vantage points a capture can be labelled with, in path order (client side first).
+
+A vantage names where a capture sits on the path, so captures of the same traffic from
+several places can be lined up and a failure placed between two of them (issue 6: a packet
+seen at `server-router-wan` but not at `server-router-lan` died in the server router). The
+lab captures at exactly these points, and `ftptrace replay LABEL=FILE` places captures
+labelled with them on the path. A constants module with no imports, so the engine and the
+lab can both use it.
+"""
+
+from __future__ import annotations
+
+VANTAGES = (
+    "client",
+    "client-router-lan",
+    "client-router-wan",
+    "server-router-wan",
+    "server-router-lan",
+    "server",
+)
+"""- `client`: on the client host itself: what it sent and got back, before any NAT.
+- `client-router-lan`: the client's router, LAN side: the client's packets as sent (private
+  addresses), before the router translated them.
+- `client-router-wan`: the client's router, WAN side: after its source NAT and FTP helper,
+  the client as the internet sees it.
+- `server-router-wan`: the server's router, WAN side: what arrived from the internet,
+  before its port forwarding (destination NAT) and FTP helper.
+- `server-router-lan`: the server's router, LAN side: after port forwarding, on the way to
+  the server.
+- `server`: on the server host itself (the lab's one-host topology captures only here).
+"""
