@@ -29,3 +29,16 @@ VANTAGES = (
   the server.
 - `server`: on the server host itself (the lab's one-host topology captures only here).
 """
+
+POSITIONS: dict[str, float] = {
+    "client": 0.0,
+    "client-router-lan": 0.5,
+    "client-router-wan": 1.5,
+    "internet": 2.0,
+    "server-router-wan": 2.5,
+    "server-router-lan": 3.5,
+    "server": 4.0,
+}
+"""Where each vantage sits on the path: the boxes (client host 0, client router 1, internet
+2, server router 3, server host 4) at whole numbers, the capture points between them, so a
+packet missing between two captures died in the box between their positions."""

@@ -19,19 +19,13 @@ from dataclasses import dataclass, field
 
 from ftptrace.correlate.prints import Fingerprints, Flow, Sample
 from ftptrace.trace import hop_distance
+from ftptrace.vantages import VANTAGES
 
 WINDOW = 60.0
 """Seconds two sightings of one packet may differ after clock correction."""
 IPID_WINDOW = 2.0
 """Tighter window for the weaker IP-ID-only match of a SYN whose ISN was rewritten."""
-VANTAGE_ORDER = (
-    "client",
-    "client-router-lan",
-    "client-router-wan",
-    "server-router-wan",
-    "server-router-lan",
-    "server",
-)
+VANTAGE_ORDER = VANTAGES
 
 
 @dataclass(slots=True)

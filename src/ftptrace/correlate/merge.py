@@ -15,7 +15,7 @@ from pathlib import Path as FsPath
 
 from ftptrace.correlate.alg import Missed, Rewrite, Side, compare
 from ftptrace.correlate.match import VANTAGE_ORDER, WINDOW, Identity, Matching, match
-from ftptrace.correlate.path import POSITIONS, Point, Translations, build_path
+from ftptrace.correlate.path import Point, Translations, build_path
 from ftptrace.correlate.prints import Fingerprints
 from ftptrace.correlate.report import (
     ClockReport,
@@ -26,6 +26,7 @@ from ftptrace.correlate.report import (
 )
 from ftptrace.diagnose.findings import Where
 from ftptrace.model import Connection, DataChannel, Session, Trace
+from ftptrace.vantages import POSITIONS
 
 
 @dataclass(slots=True)

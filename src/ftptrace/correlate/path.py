@@ -20,14 +20,6 @@ from ftptrace.diagnose.findings import Where
 from ftptrace.model import FrameRef
 from ftptrace.net.model import Endpoint
 
-POSITIONS: dict[str, float] = {
-    "client": 0.0,
-    "client-router-lan": 0.5,
-    "client-router-wan": 1.5,
-    "server-router-wan": 2.5,
-    "server-router-lan": 3.5,
-    "server": 4.0,
-}
 BOXES: tuple[tuple[float, Where], ...] = (
     (0.0, Where.CLIENT_HOST),
     (1.0, Where.CLIENT_ROUTER),

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ftptrace.vantages import POSITIONS
+
 Doc = Mapping[str, Any]
 
 
@@ -110,15 +112,7 @@ class Diagram:
 
 # --- vantage points: where a capture sits along the path (issue 6 labels) -------------------
 
-VANTAGE_POSITIONS: dict[str, float] = {
-    "client": 0.0,
-    "client-router-lan": 0.5,
-    "client-router-wan": 1.5,
-    "internet": 2.0,
-    "server-router-wan": 2.5,
-    "server-router-lan": 3.5,
-    "server": 4.0,
-}
+VANTAGE_POSITIONS = POSITIONS
 """Boxes sit at integer positions (Role.position); capture points between them."""
 
 
