@@ -116,6 +116,7 @@ def replay(
 
     control_ports = _parse_ports(ports)
     inputs = [parse_input(c) for c in captures]
+    _refuse_overwrite([annotate, report], [p for _, p in inputs])
     if as_json and len(inputs) == 1 and annotate is None and report is None:
         # One capture as JSON: stream it, in constant memory whatever its size.
         from ftptrace.stream import stream_json
@@ -128,6 +129,9 @@ def replay(
     analysis = run_use_case(lambda: analyze(inputs, control_ports))
     for msg in analysis.unreadable:
         typer.echo(f"ftptrace: {msg}", err=True)
+    if analysis.unreadable and not analysis.trace.captures:
+        # Nothing was read: no "No problems found.", no report or copy of nothing.
+        raise typer.Exit(int(ExitStatus.USAGE))
     if annotate is not None or report is not None:
         _write_artifacts(document(analysis), inputs, annotate, report)
     if as_json:
@@ -153,7 +157,10 @@ def _write_artifacts(
         from ftptrace.render.pcapng import write_annotated_pcapng
 
         source = inputs[0][1]
-        count = run_use_case(lambda: write_annotated_pcapng(source, annotate, doc))
+        try:
+            count = run_use_case(lambda: write_annotated_pcapng(source, annotate, doc))
+        except OSError as exc:
+            raise _fail(f"cannot write {annotate}: {exc.strerror or exc}") from None
         typer.echo(f"ftptrace: wrote {annotate} ({count} packet comments)", err=True)
     if report is not None:
         from ftptrace.render.html import render_html_report
@@ -163,6 +170,20 @@ def _write_artifacts(
         except OSError as exc:
             raise _fail(f"cannot write {report}: {exc.strerror or exc}") from None
         typer.echo(f"ftptrace: wrote {report}", err=True)
+
+
+def _refuse_overwrite(outputs: list[Path | None], inputs: list[Path]) -> None:
+    """An output file that is one of the inputs would destroy the evidence: refuse."""
+    import os
+
+    for out in outputs:
+        for src in inputs:
+            try:
+                same = out is not None and os.path.samefile(out, src)
+            except OSError:  # one of them does not exist (yet): not the same file
+                same = False
+            if same:
+                raise _fail(f"{out} is also an input: refusing to overwrite it")
 
 
 def _parse_ports(text: str) -> frozenset[int]:
@@ -183,13 +204,20 @@ DIAGRAM_FORMATS = ("terminal", "mermaid", "svg", "html")
 def _load_document(path: str) -> dict[str, object]:
     """An `ftptrace/1` document from `replay --json` or a probe's `--json` output."""
     import json
+    import os
 
     try:
-        with open(path, encoding="utf-8") as f:
+        # Non-blocking open: a FIFO nobody writes to reads as empty instead of hanging;
+        # a pipe with a writer (`--from-json /dev/stdin`) still works.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with open(fd, encoding="utf-8") as f:
             doc = json.load(f)
+        # Lone surrogates ("\ud800" in the file) load fine but cannot be printed.
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise UsageError(f"{path}: not JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("schema") != "ftptrace/1":
         raise UsageError(f"{path}: not an ftptrace/1 document")
@@ -279,10 +307,22 @@ def diagram(
     if server_port_range is not None and explain_mode is None:
         raise _fail("--server-port-range goes with --explain")
 
+    if output is not None:
+        from ftptrace.replay import parse_input
+
+        sources_in = [parse_input(c)[1] for c in captures or ()]
+        _refuse_overwrite([Path(output)], sources_in + ([Path(from_json)] if from_json else []))
+
     def use_case() -> ExitStatus:
         doc: dict[str, object] | None = None
         if from_json is not None:
             doc = _load_document(from_json)
+            try:
+                return _render_diagram(doc, None, None, fmt, ascii_out, output)
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+                # Hand-edited or foreign JSON: a wrong type somewhere in the document.
+                raise UsageError(f"{from_json}: not a well-formed ftptrace/1 document "
+                                 f"({type(exc).__name__}: {exc})") from None
         elif captures:
             from ftptrace.replay import analyze, document, parse_input
 

@@ -328,12 +328,14 @@ def run_watch(opts: WatchOptions, emit: Callable[[str], None],
     sniffer = LiveSniffer(list(opts.ifaces) or None, BPF,
                           save_to=opts.pcap, timeout=opts.duration, stop_event=stop)
 
+    from ftptrace.render.terminal import terminal_safe
+
     def out(ev: Event) -> None:
         if opts.json_lines:
             emit(json.dumps(event_dict(ev), ensure_ascii=False))
         else:
             for line in event_lines(ev):
-                emit(line)
+                emit(terminal_safe(line))  # user names and replies come from the wire
 
     sniffer.start()
     if started is not None:

@@ -142,7 +142,14 @@ def test_annotated_capture_end_to_end(tmp_path: Path, tshark: str) -> None:
     assert "PASV reply announces private 192.168.1.2:50000" in text
     assert "data SYN for LIST #1 — unanswered" in text
     with open_capture(src) as a, open_capture(out) as b:
-        assert [(f.data, round(f.ts, 6)) for f in a] == [(f.data, round(f.ts, 6)) for f in b]
+        pairs = list(zip(a, b, strict=True))
+    # Frames are copied unchanged, except that credentials are overwritten (same length).
+    for fa, fb in pairs:
+        assert round(fa.ts, 6) == round(fb.ts, 6) and len(fa.data) == len(fb.data)
+        if SECRET.encode() in fa.data:
+            assert SECRET.encode() not in fb.data
+        else:
+            assert fa.data == fb.data
 
 
 def test_password_never_in_any_comment_block(tmp_path: Path) -> None:
@@ -156,9 +163,7 @@ def test_password_never_in_any_comment_block(tmp_path: Path) -> None:
     write_annotated_pcapng(src, out, doc)
     comments = [c for cs in frame_comments(doc, src).values() for c in cs]
     assert comments and not any(SECRET in c for c in comments)
-    data = out.read_bytes()
-    in_packets = sum(1 for _ in open_capture(src) if SECRET.encode() in _.data)
-    assert data.count(SECRET.encode()) == in_packets, "only the original packet bytes hold it"
+    assert SECRET.encode() not in out.read_bytes(), "not even in the copied PASS frame"
 
 
 def test_gzip_input(tmp_path: Path, tshark: str) -> None:

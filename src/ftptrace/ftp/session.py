@@ -207,8 +207,11 @@ class FtpSession:
         out.append(Anomaly(ts=ts, frame=frame, kind=kind, detail=self._scrub(detail)))
 
     def _scrub(self, text: str) -> str:
-        """Some servers echo a command back; never let an echoed secret through."""
-        for s in self._secrets:
+        """Some servers echo a command back; never let an echoed secret through.
+
+        Longest first, so a secret that contains another is not left half shown.
+        """
+        for s in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(s, codec.MASK)
         return text
 
@@ -242,16 +245,20 @@ class FtpSession:
             self._note(out, ts, frame, "bad-command-line", str(exc))
             self._push(None, ts, frame, out)  # the server will still answer it
             return
-        if verb in codec.SECRET_VERBS and arg is not None and len(arg) >= _MIN_SECRET:
-            self._secrets.append(arg)
-        cmd = CommandSent(
-            ts=ts, frame=frame, verb=verb, arg=codec.mask_argument(verb, arg), seq=self._seq
-        )
+        if verb in codec.SECRET_VERBS and arg is not None:
+            # "PASS  pw" (two spaces) and a server echoing "pw" must both be caught.
+            for secret in dict.fromkeys((arg, arg.strip())):
+                if len(secret) >= _MIN_SECRET and secret not in self._secrets:
+                    self._secrets.append(secret)
+        shown = codec.mask_argument(verb, arg)
+        # A password typed again as another command's argument is still the password.
+        shown = self._scrub(shown) if shown is not None and self._secrets else shown
+        cmd = CommandSent(ts=ts, frame=frame, verb=verb, arg=shown, seq=self._seq)
         self._seq += 1
         out.append(cmd)
         self._push(cmd, ts, frame, out)
         if verb == "USER":
-            self._user = arg
+            self._user = shown
         parse = _ACTIVE.get(verb)
         if parse is not None:
             self._announce(parse, arg or "", cmd, None, ts, frame, out)

@@ -18,6 +18,7 @@ Every command is bounded twice: by the client's own timeouts and by a hard outer
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -158,10 +159,16 @@ def client_argv(job: ClientJob) -> list[str]:
     return ftplib_argv(job)
 
 
+_QUOTED_PASSWORD = re.compile(r'(?i)(\bpassword\b\s*[:=]?\s*)"[^"]*"')
+"""vsftpd logs `OK LOGIN: Client "…", anon password "…"` (when it asks for one)."""
+
+
 def mask_secrets(text: str) -> str:
-    """Hide passwords in client transcripts (curl -v prints `> PASS …`; lftp -d `PASS …`)."""
+    """Hide passwords in client transcripts (curl -v prints `> PASS …`; lftp -d `PASS …`)
+    and server logs."""
     out = []
     for line in text.splitlines():
+        line = _QUOTED_PASSWORD.sub(r'\1"********"', line)
         for marker in ("PASS ", "pass "):
             i = line.find(marker)
             if i != -1 and (i == 0 or not line[i - 1].isalnum()):

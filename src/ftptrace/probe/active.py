@@ -59,6 +59,11 @@ def rejected_note(verb: str, advertised: str, code: int) -> str:
             "address as the control connection's peer (or disables active mode)")
 
 
+def _first_line(code: int, text: str) -> str:
+    """'500 text' from a reply; a server may send a bare code with no text (RFC 959 §4.2)."""
+    return f"{code} {(text.splitlines() or [''])[0]}".rstrip()
+
+
 def active_round(s: ProbeSession, index: int) -> DataAttempt:
     ctl, opts, net = s.ctl, s.opts, s.net
     verb = "EPRT" if opts.mode == "eprt" else "PORT"
@@ -94,7 +99,7 @@ def _round(s: ProbeSession, index: int, verb: str, cmd_text: str, listener: List
         ctl.transcript.problem(note)
         return DataAttempt(index=index, via=verb, command=cmd_text, announced=announced,
                            dialed=dialed, socket_result="rejected", detail=note,
-                           final_reply=f"{reply.code} {reply.text.splitlines()[0]}".rstrip(),
+                           final_reply=_first_line(reply.code, reply.text),
                            seconds=net.now() - start)
     ctl.send(*opts.command, s.deadline())
     deadline = s.deadline()
@@ -118,7 +123,7 @@ def _round(s: ProbeSession, index: int, verb: str, cmd_text: str, listener: List
                 final = r
                 break
     if data is None:
-        final_text = f"{final.code} {final.text.splitlines()[0]}".rstrip() if final else None
+        final_text = _first_line(final.code, final.text) if final else None
         waited = net.now() - start
         why = f"the server reported {final_text}" if final_text else \
             f"nothing within {opts.timeout:g}s"

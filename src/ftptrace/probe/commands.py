@@ -6,12 +6,13 @@ probe and renders through `render/` (it never imports rich or typer itself).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ftptrace.diagnose.findings import Code, Finding, Severity, Where
-from ftptrace.errors import UsageError
+from ftptrace.errors import FtptraceError, PrivilegeError, UsageError
 from ftptrace.model import CaptureInfo, Trace
 from ftptrace.probe.result import ProbeResult, probe_extras, report_lines
 from ftptrace.probe.runner import ProbeOptions, parse_command, run_probe
@@ -101,7 +102,10 @@ def render_probe(result: ProbeResult, console: Console) -> None:
         console.print("Findings", style="bold")
         for f in result.analysis.findings:
             console.print(finding_block(f))
-    else:
+    if result.stopped_early is not None:
+        console.print(f"No data channel was tried: {result.stopped_early}", style="bold red",
+                      markup=False, highlight=False)
+    elif not result.analysis.findings:
         console.print("No problems found.", style="green")
 
 
@@ -166,12 +170,15 @@ class CraftedResult:
 def _learn_range(target: Target, creds: Credentials, n: int, timeout: float,
                  ) -> tuple[tuple[int, ...], list[str]]:
     """Log in and send N PASV commands; the ports the server hands out."""
-    from ftptrace.probe.driver import ControlChannel, Transcript
-    from ftptrace.probe.net import SocketNetwork
+    from ftptrace.probe.driver import ControlChannel, ControlClosed, Transcript
+    from ftptrace.probe.net import ConnectFailed, SocketNetwork, StepTimeout
 
     net = SocketNetwork()
     transcript = Transcript(net)
-    stream = net.connect(target.ip, target.port, net.now() + timeout)
+    try:
+        stream = net.connect(target.ip, target.port, net.now() + timeout)
+    except ConnectFailed as exc:
+        raise FtptraceError(f"control connection to {target}: {exc.detail}") from None
     ctl = ControlChannel(stream, net, transcript)
     ports: list[int] = []
     try:
@@ -186,7 +193,10 @@ def _learn_range(target: Target, creds: Credentials, n: int, timeout: float,
             ctl.command("PASV", None, net.now() + timeout)
             if len(ctl.announced) > before:
                 ports.append(ctl.announced[-1].port)
-        ctl.command("QUIT", None, net.now() + min(timeout, 0.5))
+        with contextlib.suppress(StepTimeout, ControlClosed, FtptraceError):
+            ctl.command("QUIT", None, net.now() + min(timeout, 0.5))
+    except (StepTimeout, ControlClosed) as exc:
+        raise FtptraceError(f"learning the passive range from {target}: {exc}") from None
     finally:
         ctl.close()
     if not ports:
@@ -213,8 +223,15 @@ def run_sweep_command(host: str, *, ports: str | None, from_pasv: int | None, ra
     else:
         assert ports is not None
         port_list = parse_ports(ports)
-    r = run_sweep(target.ip, port_list, baseline_port=target.port, rate=rate, wait=wait,
-                  retries=retries, iface=iface, learned_from=learned)
+    try:
+        r = run_sweep(target.ip, port_list, baseline_port=target.port, rate=rate, wait=wait,
+                      retries=retries, iface=iface, learned_from=learned)
+    except PrivilegeError as exc:
+        if not learned:
+            raise
+        # What could be done without root is still worth saying (in the one error line).
+        raise PrivilegeError(f"{exc}; learned without it: the server hands out passive "
+                             f"ports {ranges(learned)}") from None
     analysis = Analysis(trace=_empty_trace(f"live:{iface or 'any'}"),
                         findings=sweep_findings(r))
     return CraftedResult(analysis=analysis, lines=tuple(transcript + sweep_lines(r)),

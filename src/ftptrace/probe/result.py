@@ -67,7 +67,18 @@ class ProbeResult:
 
     @property
     def failed(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.analysis.findings)
+        """An error finding, or a probe that never got as far as a data channel: a server
+        that stays silent, drips, or hangs up mid-login has not been shown to work."""
+        return (any(f.severity is Severity.ERROR for f in self.analysis.findings)
+                or self.stopped_early is not None)
+
+    @property
+    def stopped_early(self) -> str | None:
+        """Why no data channel was tried, when none was (the last problem noted)."""
+        if self.report.attempts:
+            return None
+        problems = [line.text for line in self.report.transcript if line.kind == "problem"]
+        return problems[-1] if problems else "the server did not let the probe log in"
 
 
 def attempt_dict(a: DataAttempt) -> dict[str, Any]:

@@ -117,8 +117,13 @@ def _netrc_lookup(path: Path, host: str) -> tuple[str, str | None] | None:
         return None
     try:
         auth = netrc.netrc(str(path)).authenticators(host)
-    except (netrc.NetrcParseError, OSError) as exc:
-        raise UsageError(f"{path}: {exc}") from None
+    except netrc.NetrcParseError as exc:
+        # Its message quotes the offending token, which may be (part of) a password.
+        raise UsageError(f"{path}: cannot parse line {exc.lineno} (the line is not shown: "
+                         "it may hold a password)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
+                         ) from None
     if auth is None:
         return None
     login, _account, password = auth

@@ -7,7 +7,10 @@ description block per (interface, link type) of the input (§4.2), and an enhanc
 block per frame (§4.3) whose `opt_comment` option (code 1, §3.5) carries the note. Timestamps
 are written in the default microsecond resolution (`if_tsresol` absent = 10^-6, §4.2).
 Credentials never reach a comment: the PASS frame says "PASS ****" and every comment passes
-through `mask_credentials` before it is written.
+through `mask_credentials` before it is written. Nor do they stay in the copied frames: the
+argument of PASS/ACCT/ADAT, and that secret wherever a server echoes it later, is overwritten
+with '*' of the same length (sequence numbers stay valid) and the TCP checksum adjusted
+(RFC 1624), so the annotated copy can be shared where the original capture could not.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ftptrace import __version__
+from ftptrace.net.decode import decode
+from ftptrace.net.model import Segment
 from ftptrace.render.diagram_model import (
     ANNOUNCE_VERBS,
     RST_SENDER,
@@ -75,7 +80,8 @@ class PcapngWriter:
 
     def packet(self, iface: int, ts: float, data: bytes, orig_len: int | None = None,
                comments: tuple[str, ...] = ()) -> None:
-        ticks = round(ts * 1_000_000)
+        # A damaged input may carry any timestamp: keep it inside the 64-bit field (§4.3).
+        ticks = min(max(round(ts * 1_000_000), 0), (1 << 64) - 1) if ts == ts else 0
         head = struct.pack("<IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
                            orig_len if orig_len is not None else len(data))
         opts = b""
@@ -183,11 +189,89 @@ def write_annotated_pcapng(src: Path, out: Path, doc: dict[str, Any]) -> int:
 
     comments = frame_comments(doc, src)
     written = 0
+    masker = SecretMasker()
     with open_capture(src) as reader, out.open("wb") as stream:
         w = PcapngWriter(stream)
         for fr in reader:
             iface = w.interface(fr.linktype, fr.iface)
             texts = tuple(comments.get(fr.frame, ()))
-            w.packet(iface, fr.ts, fr.data, fr.orig_len, texts)
+            w.packet(iface, fr.ts, masker.frame(fr.linktype, fr.data), fr.orig_len, texts)
             written += len(texts)
     return written
+
+
+# --- credentials in the copied frames -------------------------------------------------------
+
+_SECRET_LINE = re.compile(rb"(?im)^[ \t]*(?:PASS|ACCT|ADAT)[ \t]+([^\r\n]+)")
+_MIN_SECRET = 3
+_MAX_SECRETS = 64
+
+
+class SecretMasker:
+    """Overwrites credentials in TCP payloads, frame by frame, in capture order.
+
+    A PASS/ACCT/ADAT line's argument (RFC 959 §4.1.1, RFC 2228 §3) is masked where it is
+    sent, and remembered, so that a server echoing it in a later reply is masked too.
+    """
+
+    def __init__(self) -> None:
+        self.secrets: list[bytes] = []
+
+    def frame(self, linktype: int, data: bytes) -> bytes:
+        seg = decode(linktype, data, 0.0, 0)
+        if type(seg) is not Segment or not seg.payload:
+            return data
+        payload = seg.payload
+        masked = bytearray(payload)
+        for m in _SECRET_LINE.finditer(payload):
+            start, end = m.span(1)
+            masked[start:end] = b"*" * (end - start)
+            for secret in dict.fromkeys((m.group(1), m.group(1).strip())):
+                if len(secret) >= _MIN_SECRET and secret not in self.secrets:
+                    self.secrets.append(secret)
+                    del self.secrets[:-_MAX_SECRETS]
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            at = masked.find(secret)
+            while at >= 0:
+                masked[at : at + len(secret)] = b"*" * len(secret)
+                at = masked.find(secret, at + len(secret))
+        if masked == payload:
+            return data
+        return _splice(data, seg, payload, bytes(masked))
+
+
+def _splice(data: bytes, seg: Segment, old: bytes, new: bytes) -> bytes:
+    """`data` with the TCP payload `old` replaced by `new` (same length), checksum adjusted.
+
+    The TCP header is found by its ports, sequence and acknowledgement numbers; should it
+    not be found, the payload is replaced where it last occurs and the checksum left as is.
+    """
+    head = struct.pack("!HHII", seg.src.port, seg.dst.port, seg.seq, seg.ack)
+    tcp = data.find(head)
+    at = tcp + ((data[tcp + 12] >> 4) << 2) if tcp >= 0 and tcp + 20 <= len(data) else -1
+    if at < 0 or data[at : at + len(old)] != old:
+        at = data.rfind(old)  # the payload is the frame's tail (before any link trailer)
+        return data if at < 0 else data[:at] + new + data[at + len(old) :]
+    out = bytearray(data)
+    out[at : at + len(old)] = new
+    (check,) = struct.unpack_from("!H", data, tcp + 16)
+    # RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), over the changed words only.
+    total = (~check & 0xFFFF) + (~_ones(old, at - tcp) & 0xFFFF) + _ones(new, at - tcp)
+    struct.pack_into("!H", out, tcp + 16, ~_fold(total) & 0xFFFF)
+    return bytes(out)
+
+
+def _ones(b: bytes, offset: int) -> int:
+    """One's complement sum of `b` placed `offset` bytes after the checksummed area's start."""
+    if offset % 2:
+        b = b"\0" + b
+    if len(b) % 2:
+        b += b"\0"
+    return _fold(sum(struct.unpack(f"!{len(b) // 2}H", b)))
+
+
+def _fold(n: int) -> int:
+    while n >> 16:
+        n = (n & 0xFFFF) + (n >> 16)
+    return n
+

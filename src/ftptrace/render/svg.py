@@ -8,6 +8,7 @@ which keeps the layout a few lines of arithmetic (`layout`), tested on its own.
 
 from __future__ import annotations
 
+import re
 import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -25,6 +26,13 @@ COLOURS = {Status.OK: "#1f2937", Status.WARNING: "#b45309", Status.FAILED: "#dc2
 NOTE_FILL = {Status.FAILED: "#fef2f2", Status.WARNING: "#fffbeb"}
 FONT_FAMILY = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 SVG_NS = "http://www.w3.org/2000/svg"
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 forbids (§2.2); a hostile reply text may carry them."""
+
+
+def xml_text(s: str) -> str:
+    """`s` with every character XML cannot hold replaced by U+FFFD (ElementTree does not)."""
+    return _NOT_XML.sub("\ufffd", s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +78,7 @@ class _Svg:
             attrs["font-weight"] = "bold"
         if cls:
             attrs["class"] = cls
-        ET.SubElement(self.body, "text", attrs).text = s
+        ET.SubElement(self.body, "text", attrs).text = xml_text(s)
 
     def line(self, x1: float, y1: float, x2: float, y2: float, colour: str, *,
              dashed: bool = False, width: float = 1.5, marker: str = "") -> None:
@@ -167,7 +175,7 @@ class _Svg:
         r.set("width", str(self.lay.width))
         r.set("height", str(height))
         r.set("viewBox", f"0 0 {self.lay.width} {height}")
-        ET.SubElement(r, "title").text = self.d.title
+        ET.SubElement(r, "title").text = xml_text(self.d.title)
         defs = ET.SubElement(r, "defs")
         for status, colour in COLOURS.items():
             m = ET.SubElement(defs, "marker", {"id": f"head-{status.value}", "viewBox": "0 0 10 10",

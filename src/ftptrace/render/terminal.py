@@ -6,6 +6,9 @@ in the model; nothing here ever sees one.
 
 from __future__ import annotations
 
+import sys
+from typing import Any, TextIO, cast
+
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
@@ -117,6 +120,34 @@ def render_analysis(analysis: HasTraceAndFindings, console: Console) -> None:
         console.print("[green]No problems found.[/green]")
 
 
+_C1 = {c: "\ufffd" for c in range(0x80, 0xA0)}
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with C1 control characters (U+0080-U+009F) replaced by U+FFFD.
+
+    C0 controls never reach a model (a line holding one is binary garbage), but C1 ones
+    decode from UTF-8 or latin-1 replies; many terminals obey U+009B (CSI) and U+009D
+    (OSC), so a hostile server could otherwise redraw the screen or set the clipboard.
+    """
+    return text if text.isascii() else text.translate(_C1)
+
+
+class _TerminalSafe:
+    """A text stream that passes every write through `terminal_safe` (rich's own styling
+    uses ESC, a C0 control, and is unaffected)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_safe(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def make_console(*, stderr: bool = False) -> Console:
     """The console every command prints through (colour only on a terminal)."""
-    return Console(highlight=False, stderr=stderr)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(highlight=False, stderr=stderr, file=cast(TextIO, _TerminalSafe(stream)))
