@@ -349,7 +349,9 @@ _CmdOpt = Annotated[str, typer.Option("--command", "-c",
 _CountOpt = Annotated[int, typer.Option("--count", "-n",
                       help="Repeat the data channel N times (see several passive ports).")]
 _TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t",
-                        help="Seconds any single step may wait.")]
+                        help="Seconds per phase: the login (connect to TYPE) and each data "
+                             "round share one deadline each, so a probe ends within "
+                             "timeout x (1 + count) + 0.5 s.")]
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print the ftptrace/1 JSON document.")]
 _IfaceOpt = Annotated[str | None, typer.Option("--iface", "-i",
                       help="Watch only this interface (default: all).")]
@@ -847,8 +849,25 @@ def lab_demo(
         else:
             typer.echo("  ftptrace says: no problems found.")
         typer.echo("")
+    run_use_case(_demo_live_sweep)
     typer.echo(f"Captures: {root}/<scenario>/<vantage>.pcap (replay them: `ftptrace replay`).")
     typer.echo("More scenarios: `ftptrace lab list`; explore one: `ftptrace lab up NAME`.")
+
+
+def _demo_live_sweep() -> None:
+    """The demo's live part: crafted SYNs from a lab client map the forwarded range."""
+    from ftptrace.lab.runner import Lab
+
+    name = "pasv-range-partly-forwarded"
+    typer.echo(f"── live  {name}: `ftptrace sweep` from the client " + "─" * 10)
+    typer.echo("  the server uses passive ports 50000-50009; which does its router forward?")
+    with Lab(name) as lab:
+        argv = ["ftptrace", "sweep", lab.dial, "--ports", "50000-50009"]
+        typer.echo(f"  $ {' '.join(argv)}")
+        result = lab.exec("client", argv, 30)
+    for line in (result.stdout or result.stderr).rstrip().splitlines():
+        typer.echo(f"  {line}")
+    typer.echo("")
 
 
 def main() -> None:

@@ -1,0 +1,5 @@
+"""`python -m ftptrace`: the same as the `ftptrace` command."""
+
+from ftptrace.cli import main
+
+main()
