@@ -349,9 +349,12 @@ _CmdOpt = Annotated[str, typer.Option("--command", "-c",
 _CountOpt = Annotated[int, typer.Option("--count", "-n",
                       help="Repeat the data channel N times (see several passive ports).")]
 _TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t",
-                        help="Seconds per phase: the login (connect to TYPE) and each data "
-                             "round share one deadline each, so a probe ends within "
-                             "timeout x (1 + count) + 0.5 s.")]
+                        help="Seconds any single step may wait.")]
+_ProbeTimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", "-t", help="Seconds per phase, not per step: the login (connect through "
+    "USER/PASS/TYPE) must finish within it, and so must each data round (PASV/PORT, data "
+    "connection, transfer); a run ends within timeout x (1 + count) + 0.5 s. When a "
+    "budget runs out the probe says so and exits 1.")]
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print the ftptrace/1 JSON document.")]
 _IfaceOpt = Annotated[str | None, typer.Option("--iface", "-i",
                       help="Watch only this interface (default: all).")]
@@ -399,7 +402,7 @@ _AdvertiseOpt = Annotated[str | None, typer.Option(
 
 @app.command()
 def pasv(host: _HostArg, user: _UserOpt = None, password: _PassOpt = None,
-         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _TimeoutOpt = 5.0,
+         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _ProbeTimeoutOpt = 5.0,
          as_json: _JsonOpt = False, iface: _IfaceOpt = None, pcap: _PcapOpt = None,
          tls: _TlsOpt = False, keylog: _KeylogOpt = None, follow_announced: _FollowOpt = False,
          allow_third_party: _ThirdOpt = False) -> None:
@@ -410,7 +413,7 @@ def pasv(host: _HostArg, user: _UserOpt = None, password: _PassOpt = None,
 
 @app.command()
 def epsv(host: _HostArg, user: _UserOpt = None, password: _PassOpt = None,
-         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _TimeoutOpt = 5.0,
+         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _ProbeTimeoutOpt = 5.0,
          as_json: _JsonOpt = False, iface: _IfaceOpt = None, pcap: _PcapOpt = None,
          tls: _TlsOpt = False, keylog: _KeylogOpt = None) -> None:
     """Extended passive mode (RFC 2428): EPSV, open the data connection, watch."""
@@ -420,7 +423,7 @@ def epsv(host: _HostArg, user: _UserOpt = None, password: _PassOpt = None,
 
 @app.command()
 def port(host: _HostArg, user: _UserOpt = None, password: _PassOpt = None,
-         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _TimeoutOpt = 5.0,
+         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _ProbeTimeoutOpt = 5.0,
          as_json: _JsonOpt = False, iface: _IfaceOpt = None, pcap: _PcapOpt = None,
          tls: _TlsOpt = False, keylog: _KeylogOpt = None,
          advertise: _AdvertiseOpt = None) -> None:
@@ -431,7 +434,7 @@ def port(host: _HostArg, user: _UserOpt = None, password: _PassOpt = None,
 
 @app.command()
 def eprt(host: _HostArg, user: _UserOpt = None, password: _PassOpt = None,
-         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _TimeoutOpt = 5.0,
+         command: _CmdOpt = "LIST", count: _CountOpt = 1, timeout: _ProbeTimeoutOpt = 5.0,
          as_json: _JsonOpt = False, iface: _IfaceOpt = None, pcap: _PcapOpt = None,
          tls: _TlsOpt = False, keylog: _KeylogOpt = None,
          advertise: _AdvertiseOpt = None) -> None:

@@ -23,8 +23,6 @@ from .evilftp import EvilFtpServer
 from .helpers import assert_sane_exit, cli, json_doc
 
 TIMEOUT = 1.0
-PROBE_RUNNER = pytest.mark.xfail(
-    strict=True, reason="probe/runner.py (being refactored, not ours): see the docstring")
 
 
 @pytest.fixture
@@ -160,18 +158,19 @@ def test_check_against_a_misbehaving_server_is_bounded(name: str) -> None:
     assert "fail" in json.dumps(doc)
 
 
-@PROBE_RUNNER
 def test_a_dripping_server_cannot_stretch_the_probe() -> None:
     """Each login reply completes, at one byte per 0.1 s — just inside --timeout 1 per
-    step, so greeting, USER and PASS each take ~0.8 s and the probe ~2.5 s: the per-step
-    deadline (`ProbeSession.deadline()` = now + timeout at every step) lets a slowloris
-    server multiply --timeout by the number of steps. Fix in probe/runner.py: one deadline
-    for the whole login (greeting through PASS/TYPE) and one per data round, each
-    `timeout` long, or a budget for the whole run (e.g. timeout × (1 + count))."""
+    step, so greeting, USER and PASS each take ~0.8 s: with a per-step deadline the probe
+    took ~2.5 s (a slowloris server multiplied --timeout by the number of steps). The
+    login now shares one deadline (`ProbeSession.begin`), so the run stops at --timeout
+    and says that the login ran out of its budget."""
     with EvilFtpServer(evilftp.dripping(0.1)) as srv:
         r, took = _timed("pasv", f"127.0.0.1:{srv.port}", "--timeout", TIMEOUT, "--json")
     assert_sane_exit(r)
     assert took <= TIMEOUT + 1.0, f"{took:.2f}s for --timeout {TIMEOUT:g}"
+    assert r.exit_code == 1
+    problems = [t["text"] for t in json_doc(r)["transcript"] if t["kind"] == "problem"]
+    assert any("the login ran out of its time budget" in p for p in problems), problems
 
 
 def test_c1_controls_from_the_server_never_reach_the_terminal() -> None:

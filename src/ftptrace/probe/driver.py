@@ -9,7 +9,8 @@ It does what the field guide's "command-operation" check asks a person to do wit
 
 Our own bytes are fed to the session as TO_SERVER and the server's as TO_CLIENT, so the
 transcript comes from the same parser a replay uses; passwords are masked by it
-(`codec.mask_argument`) before any line exists. Every wait has a deadline.
+(`codec.mask_argument`) before any line exists. Every wait has a deadline; the caller
+passes the same one to every step of a phase (see `runner`), not a fresh one per step.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def explain_announcement(ev: DataChannelAnnounced) -> str:
 
 
 class ControlChannel:
-    """One FTP control connection, driven step by step with a deadline per step."""
+    """One FTP control connection, driven step by step; each call waits until the
+    deadline it is given (the caller's phase deadline, shared by the phase's steps)."""
 
     def __init__(self, stream: Stream, net: Network, transcript: Transcript) -> None:
         self.stream = stream

@@ -4,13 +4,20 @@ The sequence is the field guide's hand check (connect to 21, USER/PASS, PASV or 
 transfer command) with the live sniffer running beside it, keeping the packets of the
 target and of every address and port the dialogue brings up. Afterwards each such packet is
 fed to the ordinary `TraceBuilder` and diagnosed by the ordinary rules; without root the
-socket-level facts are fed instead (see `synth`). Each step waits at most `timeout`
-seconds; closing steps (QUIT) at most `CLOSE_WAIT`.
+socket-level facts are fed instead (see `synth`).
+
+Time budget: `timeout` bounds a *phase*, not a step. The login phase (connect, greeting,
+AUTH TLS, USER, PASS, PBSZ/PROT, TYPE) has one deadline `timeout` after it starts, and each
+data round (PASV/PORT, data connection, transfer command, transfer) has its own; closing
+(QUIT) gets `CLOSE_WAIT`. A per-step deadline let a server that finishes every reply just
+inside `timeout` multiply it by the number of steps (slowloris). So a whole run is bounded
+by `timeout × (1 + count) + CLOSE_WAIT` plus the tap's `LINGER`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -84,9 +91,18 @@ class ProbeSession:
     ctl: ControlChannel = field(init=False)
     events: list[tuple[SocketEvent, bool]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    phase: str = "the login"
+    phase_end: float = math.inf
+
+    def begin(self, phase: str) -> None:
+        """Start a phase (the login, one data round): all its waits share one deadline,
+        `timeout` from now, so a server cannot stretch the run by dripping each reply."""
+        self.phase = phase
+        self.phase_end = self.net.now() + self.opts.timeout
 
     def deadline(self) -> float:
-        return self.net.now() + self.opts.timeout
+        """The current phase's deadline (never later than `timeout` from now)."""
+        return min(self.phase_end, self.net.now() + self.opts.timeout)
 
     def watch(self, ip: str) -> None:
         if self.tap is not None:
@@ -139,7 +155,8 @@ def transfer(s: ProbeSession, data: Stream, *,
         waiting = [x for x, on in ((data, not eof), (ctl.stream, final is None)) if on]
         ready = net.wait(waiting, deadline)
         if not ready:
-            return sent, got, _text(final), f"nothing more within {opts.timeout:g}s"
+            return sent, got, _text(final), \
+                f"nothing more before {s.phase}'s {opts.timeout:g}s budget ran out"
         for item in ready:
             if item is data:
                 chunk = data.recv(deadline)
@@ -216,6 +233,7 @@ def run_probe(opts: ProbeOptions, net: Network | None = None) -> ProbeResult:
     client: Endpoint | None = None
     tap = s.tap = _open_tap(opts, notes)
     started, opened = net.now(), net.wall()
+    s.begin("the login")
     try:
         try:
             stream = net.connect(opts.target.ip, opts.target.port, s.deadline())
@@ -230,12 +248,16 @@ def run_probe(opts: ProbeOptions, net: Network | None = None) -> ProbeResult:
                 if _login(s):
                     round_fn = passive_round if opts.mode in ("pasv", "epsv") else active_round
                     for i in range(1, opts.count + 1):
+                        s.begin(f"data round {i}")
                         attempts.append(round_fn(s, i))
                         if s.ctl.closed:
                             break
                 _quit(s)
             except StepTimeout:
-                s.transcript.problem(f"no answer within {opts.timeout:g}s: giving up")
+                s.transcript.problem(
+                    f"no answer within {opts.timeout:g}s: {s.phase} ran out of its time "
+                    f"budget (--timeout {opts.timeout:g} covers all its steps together); "
+                    "giving up")
             except (ControlClosed, ConnectFailed):
                 pass
             finally:
