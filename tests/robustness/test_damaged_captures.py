@@ -32,10 +32,6 @@ from .helpers import assert_sane_exit, cli, json_doc, stderr_of
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p for p in (REPO / "captures").glob("*/*.pcap") if p.stat().st_size < 20_000)
-PCAP_SLOW = pytest.mark.xfail(
-    strict=True,
-    reason="net/pcap.py (being refactored, not ours): see the test's docstring for the fix",
-)
 FAST = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -171,7 +167,6 @@ def test_pcapng_block_with_lying_length(tmp_path: Path, index: int, lie: int | s
     assert "CAPTURE_DAMAGED" in {f["code"] for f in json_doc(r)["findings"]}
 
 
-@PCAP_SLOW
 @pytest.mark.parametrize("btype", [6, 2], ids=["epb", "pb"])
 @pytest.mark.parametrize("blen", [12, 16, 20, 24])
 def test_short_packet_block_at_end_of_file(tmp_path: Path, btype: int, blen: int) -> None:
@@ -190,7 +185,6 @@ def test_short_packet_block_at_end_of_file(tmp_path: Path, btype: int, blen: int
     assert "CAPTURE_DAMAGED" in {f["code"] for f in json_doc(r)["findings"]}
 
 
-@PCAP_SLOW
 def test_pcapng_interface_option_cut_at_end_of_file(tmp_path: Path) -> None:
     """An interface block whose if_tsoffset option (code 14, 8 bytes, pcapng §4.2) is cut
     by the end of the file: `_idb_options` unpacks 8 bytes from a 4-byte slice.
@@ -256,7 +250,6 @@ def _run_with_timeout(args: list[str], seconds: float) -> subprocess.CompletedPr
                           timeout=seconds, check=False)
 
 
-@PCAP_SLOW
 def test_fifo_without_writer_does_not_hang(tmp_path: Path) -> None:
     """`open(path, "rb")` on a FIFO blocks until a writer appears: forever.
     Fix in net/pcap.py `CaptureReader.__init__`: `os.open(path, O_RDONLY | O_NONBLOCK)`,

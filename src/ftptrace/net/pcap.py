@@ -18,6 +18,7 @@ The writer for live captures is `net.pcapng_writer.PcapngWriter` (importable fro
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -153,10 +154,7 @@ class CaptureReader:
         """Optional prefilter, set before iterating: keep(linktype, buf, start, end) sees a
         frame's bytes in place and returns False to skip it before any object is built
         (frame numbers still count it). See `net.decode.port_prefilter`."""
-        try:
-            raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
-        except OSError as exc:
-            raise CaptureError(f"cannot open capture {self.name}: {exc.strerror}") from exc
+        raw = _open_regular(path, self.name)
         try:
             head = raw.read(2)
             raw.seek(0)
@@ -300,10 +298,17 @@ class CaptureReader:
                 self._warn_tail("block lengths at its start and end differ", n)
                 break
             if btype in (_BT_EPB, _BT_PB):
-                if btype == _BT_EPB:
-                    iface, hi, lo, caplen, orig = s.epb(buf, pos + 8)
-                else:
-                    iface, _drops, hi, lo, caplen, orig = s.pb(buf, pos + 8)
+                # Fixed fields need blen >= 32 (§4.3, Appendix A). A shorter block inside the
+                # buffer fails the caplen check below (32 + caplen > blen); one at the very end
+                # makes the unpack run off the buffer. `try` costs nothing per frame (3.11+).
+                try:
+                    if btype == _BT_EPB:
+                        iface, hi, lo, caplen, orig = s.epb(buf, pos + 8)
+                    else:
+                        iface, _drops, hi, lo, caplen, orig = s.pb(buf, pos + 8)
+                except struct.error:
+                    self._warn_tail(f"packet block length {blen} is too short", n)
+                    break
                 if 32 + caplen > blen:
                     self._warn_tail("packet block shorter than its captured length", n)
                     break
@@ -409,7 +414,7 @@ def _idb_options(s: _NgStructs, buf: bytes, pos: int, end: int) -> tuple[int, in
     offset = 0
     while pos + 4 <= end:
         code, length = s.opt(buf, pos)
-        if code == 0:
+        if code == 0 or pos + 4 + length > end:  # an option running past its block: corrupt
             break
         value = buf[pos + 4 : pos + 4 + length]
         if code == 9 and length >= 1:
@@ -421,6 +426,29 @@ def _idb_options(s: _NgStructs, buf: bytes, pos: int, end: int) -> tuple[int, in
             offset = s.i64(value, 0)[0]
         pos += 4 + ((length + 3) & ~3)
     return tps, offset
+
+
+def _open_regular(path: str | os.PathLike[str], name: str) -> BinaryIO:
+    """Open `path` for reading only if it is a regular file.
+
+    Non-blocking open: a plain `open()` of a FIFO with no writer blocks forever, and
+    pipes or devices cannot `seek(0)` after the gzip sniff anyway, so they are refused.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise CaptureError(f"cannot open capture {name}: {exc.strerror}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            os.set_blocking(fd, True)
+            return open(fd, "rb")  # closed by the caller
+        problem = "is a directory" if stat.S_ISDIR(mode) else "is not a regular file"
+    except OSError as exc:
+        os.close(fd)
+        raise CaptureError(f"cannot open capture {name}: {exc.strerror}") from exc
+    os.close(fd)
+    raise CaptureError(f"cannot open capture {name}: {problem}")
 
 
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
