@@ -10,6 +10,7 @@ table and freezing connections.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from ftptrace.ftp.events import (
     ReplyReceived,
     TlsStarted,
 )
-from ftptrace.ftp.session import FtpSession
+from ftptrace.ftp.session import MAX_PENDING, FtpSession
 from ftptrace.model import Command, DataChannel, Expected, FrameRef, Outcome, Reply, Session
 from ftptrace.net.model import Endpoint, Segment
 from ftptrace.net.reassembly import ConnState
@@ -38,6 +39,15 @@ IDLE_SECONDS = 600.0
 """Seconds without a packet after which a session (or a connection) is over."""
 EXPECT_SECONDS = 300.0
 """Seconds an announced data channel waits for its connection before it is given up."""
+MAX_COMMANDS = 2000
+"""Commands kept per session: the first and the last MAX_COMMANDS // 2, so a crafted (or
+merely endless) control connection cannot exhaust memory; the rest are counted only."""
+MAX_CHANNELS = 2000
+"""Data channels kept per session, on the same rule as MAX_COMMANDS."""
+MAX_REPLIES = 64
+"""Preliminary (1yz) replies kept per command; the final reply is always kept."""
+MAX_ANOMALIES = 1000
+"""Anomalies kept per session; further ones are counted in one last anomaly."""
 
 
 @dataclass(slots=True)
@@ -83,10 +93,18 @@ class SessionDraft:
         self.server = conn.resp if server_is_resp else conn.orig
         self.ftp = FtpSession()
         self.commands: list[DraftCommand] = []
+        """The first MAX_COMMANDS // 2 commands; the latest ones are in `_tail`."""
+        self._tail: deque[DraftCommand] = deque(maxlen=MAX_COMMANDS - MAX_COMMANDS // 2)
+        self._cmds_dropped = 0
+        self._cmds_dropped_frame = 0
         self.by_seq: dict[int, DraftCommand] = {}
         self.channels: list[DraftChannel] = []
+        self._chans_dropped = 0
+        self._chans_dropped_frame = 0
         self.current: DraftChannel | None = None
         self.anomalies: list[tuple[FrameRef, str, str]] = []
+        self._anomalies_dropped = 0
+        self._anomalies_dropped_frame = 0
         self.tls = False
         to_server = conn.to_resp if server_is_resp else conn.to_orig
         to_client = conn.to_orig if server_is_resp else conn.to_resp
@@ -95,10 +113,16 @@ class SessionDraft:
         to_server.on_gap = self._gap
         to_client.on_gap = self._gap
 
+    def _note(self, frame: int, kind: str, detail: str) -> None:
+        if len(self.anomalies) < MAX_ANOMALIES:
+            self.anomalies.append((self.builder.ref(frame), kind, detail))
+        else:
+            if not self._anomalies_dropped:
+                self._anomalies_dropped_frame = frame
+            self._anomalies_dropped += 1
+
     def _gap(self, lost: int, ts: float, frame: int) -> None:
-        self.anomalies.append(
-            (self.builder.ref(frame), "capture-gap", f"{lost} bytes of the control stream missing")
-        )
+        self._note(frame, "capture-gap", f"{lost} bytes of the control stream missing")
 
     def _from_client(self, data: bytes, ts: float, frame: int) -> None:
         self._handle(self.ftp.receive(Direction.TO_SERVER, data, ts, frame))
@@ -117,13 +141,28 @@ class SessionDraft:
             elif isinstance(ev, TlsStarted):
                 self.tls = True
                 self.builder.encrypted[(self.client.ip, self.server.ip)] = self
+                # RFC 4217 §4: no reply can be read any more; the FtpSession dropped its
+                # pending commands, so drop their entries too.
+                self.by_seq.clear()
             elif isinstance(ev, Anomaly):
-                self.anomalies.append((self.builder.ref(ev.frame), ev.kind, ev.detail))
+                self._note(ev.frame, ev.kind, ev.detail)
 
     def _command(self, ev: CommandSent) -> None:
         cmd = DraftCommand(ev.ts, ev.frame, ev.verb, ev.arg)
-        self.commands.append(cmd)
+        if len(self.commands) < MAX_COMMANDS // 2:
+            self.commands.append(cmd)
+        else:
+            tail = self._tail
+            if len(tail) == tail.maxlen:
+                if not self._cmds_dropped:
+                    self._cmds_dropped_frame = tail[0].frame
+                self._cmds_dropped += 1
+            tail.append(cmd)
         self.by_seq[ev.seq] = cmd
+        # The FtpSession keeps at most MAX_PENDING unanswered commands and gives up on the
+        # oldest first; seqs grow, so the oldest entries here are the ones it gave up on.
+        while len(self.by_seq) > MAX_PENDING:
+            del self.by_seq[next(iter(self.by_seq))]
         if ev.verb in TRANSFER_VERBS and self.current is not None:
             self.current.command = cmd
             self.current = None
@@ -135,7 +174,8 @@ class SessionDraft:
         if cmd is None:
             return
         reply = Reply(code=ev.code, text=ev.text, ts=ev.ts, ref=self.builder.ref(ev.frame))
-        cmd.replies.append(reply)
+        if not ev.preliminary or len(cmd.replies) < MAX_REPLIES:
+            cmd.replies.append(reply)
         if cmd.verb in ACTIVE_VERBS:
             for ch in reversed(self.channels):
                 if ch.announce_cmd is cmd:
@@ -182,9 +222,23 @@ class SessionDraft:
             announce_cmd=cmd,
             announce_reply=reply,
         )
-        self.channels.append(ch)
+        self._add_channel(ch)
         self.current = ch
         self.builder.expect(self, ch)
+
+    def _add_channel(self, ch: DraftChannel) -> None:
+        """Keep the first and the last MAX_CHANNELS // 2 channels; a dropped one is also
+        forgotten by the builder's expected-channel table."""
+        chans = self.channels
+        if len(chans) >= MAX_CHANNELS:
+            old = chans.pop(MAX_CHANNELS // 2)
+            if not self._chans_dropped:
+                self._chans_dropped_frame = old.frame
+            self._chans_dropped += 1
+            self.builder.forget(old)
+            if self.current is old:
+                self.current = None
+        chans.append(ch)
 
     def guess_encrypted_channel(self, seg: Segment) -> DraftChannel:
         """A connection between this session's hosts after AUTH TLS (RFC 4217 §4).
@@ -206,19 +260,26 @@ class SessionDraft:
             announce_cmd=cmd,
             matched_by="hosts",
         )
-        self.channels.append(ch)
+        self._add_channel(ch)
         return ch
 
     def match(self, ch: DraftChannel, src: Endpoint, dst: Endpoint) -> str | None:
-        """How a new connection src → dst fits channel `ch`: 'endpoint', 'port' or None."""
+        """How a new connection src → dst fits channel `ch`: 'endpoint', 'port' or None.
+
+        'port' is for a peer that ignored the announced address and used the control
+        connection's instead (curl and ftplib ignore a 227 address; NAT rewrites neither
+        227 nor PORT): it still has to run between the two control peers, or any
+        connection on that port — the client's HTTPS to an unrelated host when a 227
+        names x.x.x.x:443, say (RFC 2577 §3) — would pass for the data channel.
+        """
         exp = ch.expected
         if dst.port != exp.resp_port or ch.conn is not None or ch.rejected:
             return None
         if dst.ip == exp.resp_ip and src.ip == exp.orig_ip:
             return "endpoint"
-        if ch.passive and src.ip == self.client.ip:
+        if ch.passive and src.ip == self.client.ip and dst.ip == self.server.ip:
             return "port"
-        if not ch.passive and src.ip == self.server.ip:
+        if not ch.passive and src.ip == self.server.ip and dst.ip == self.client.ip:
             return "port"
         if dst.ip == exp.resp_ip:
             return "endpoint"
@@ -231,6 +292,22 @@ class SessionDraft:
         server_ttl = conn.ttl_resp if self.server_is_resp else conn.ttl_orig
         client_ttl = conn.ttl_orig if self.server_is_resp else conn.ttl_resp
         channels = tuple(self.finish_channel(ch, server_ttl, client_ttl) for ch in self.channels)
+        anomalies = list(self.anomalies)
+        if self._cmds_dropped:
+            detail = (
+                f"{self._cmds_dropped} commands not kept (limit {MAX_COMMANDS}: "
+                f"the first and the last {MAX_COMMANDS // 2} are)"
+            )
+            anomalies.append((b.ref(self._cmds_dropped_frame), "too-many-commands", detail))
+        if self._chans_dropped:
+            detail = (
+                f"{self._chans_dropped} data channels not kept (limit {MAX_CHANNELS}: "
+                f"the first and the last {MAX_CHANNELS // 2} are)"
+            )
+            anomalies.append((b.ref(self._chans_dropped_frame), "too-many-channels", detail))
+        if self._anomalies_dropped:
+            detail = f"{self._anomalies_dropped} further anomalies not kept"
+            anomalies.append((b.ref(self._anomalies_dropped_frame), "too-many-anomalies", detail))
         return Session(
             capture=b.capture.path,
             client=self.client,
@@ -240,9 +317,9 @@ class SessionDraft:
             tls=self.tls or self.ftp.tls,
             banner=self.ftp.banner,
             login_ok=self.ftp.login_ok,
-            commands=tuple(_freeze_cmd(c, b) for c in self.commands),
+            commands=tuple(_freeze_cmd(c, b) for c in (*self.commands, *self._tail)),
             data_channels=channels,
-            anomalies=tuple(self.anomalies),
+            anomalies=tuple(anomalies),
             server_ttl=server_ttl,
             client_ttl=client_ttl,
         )

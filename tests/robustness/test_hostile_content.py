@@ -27,9 +27,6 @@ from wire import Ftp, Wire, ep, write_pcap
 CLIENT, SERVER = "203.0.113.10:40000", "198.51.100.2:21"
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
-SESSION_DRAFT = pytest.mark.xfail(
-    strict=True, reason="session_draft.py / trace.py (being refactored, not ours): "
-    "see the test's docstring for the proposed fix")
 
 
 def _chunks(data: bytes, size: int = 60_000) -> list[bytes]:
@@ -187,15 +184,13 @@ def test_hostile_dialogue_through_every_output(tmp_path: Path, name: str) -> Non
         assert third and "8.8.8.8:443" in third[0]["summary"]
 
 
-@SESSION_DRAFT
 def test_third_party_227_is_not_matched_to_unrelated_traffic(tmp_path: Path) -> None:
     """The client never dialled 8.8.8.8 (it ignores the 227 address, as curl does) and
     the only connection on port 443 goes to an unrelated host: that connection is not this
-    data channel. Today `SessionDraft.match` accepts any connection from the client to
-    *any* address on the announced port ('port' match) and reports the channel as
-    established. Fix in session_draft.py `match`: the 'port' fallback must also require
-    the control peer as destination (passive: `dst.ip == self.server.ip`; active:
-    `src.ip == self.server.ip and dst.ip == self.client.ip`)."""
+    data channel. `SessionDraft.match` once accepted any connection from the client to
+    *any* address on the announced port ('port' match) and reported the channel as
+    established; the 'port' fallback now requires the control peers at both ends
+    (passive: client → server; active: server → client)."""
     doc = json_doc(cli("replay", "--json", _write(tmp_path, third_party_227())))
     (ch,) = doc["sessions"][0]["data_channels"]
     conn = ch["connection"]
@@ -203,14 +198,12 @@ def test_third_party_227_is_not_matched_to_unrelated_traffic(tmp_path: Path) -> 
     assert ch["outcome"] != "established"
 
 
-@SESSION_DRAFT
 def test_memory_does_not_grow_with_the_commands_of_one_session(tmp_path: Path) -> None:
     """One control connection with many commands (a crafted or simply very long session):
-    `SessionDraft` keeps every command, every reply and its `by_seq` entry (never freed
-    for unanswered commands), so memory grows without bound with the capture (~450 bytes
-    per command). Fix in session_draft.py: keep at most N commands per session (the first
-    and the last N/2, with an anomaly "N commands not kept"), drop `by_seq` entries the
-    FtpSession gave up on (MAX_PENDING), and cap channels per session likewise."""
+    `SessionDraft` once kept every command, every reply and its `by_seq` entry, so memory
+    grew without bound with the capture (~450 bytes per command). It now keeps the first
+    and the last MAX_COMMANDS // 2 commands (anomaly "too-many-commands"), drops `by_seq`
+    entries the FtpSession gave up on (MAX_PENDING), and caps channels likewise."""
 
     def peak(n: int) -> int:
         w, ftp = _session()
