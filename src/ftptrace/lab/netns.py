@@ -23,6 +23,11 @@ READY_TIMEOUT = 10.0
 """Seconds the links get to come up (carrier, IPv6 link-local addresses) after a build."""
 
 
+def sysctl(ns: str, *settings: str, check: bool = True) -> None:
+    """Set kernel parameters inside one lab namespace (never in the root namespace)."""
+    run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings], check=check)
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -75,19 +80,7 @@ def build(prefix: str, p: Plan) -> None:
         run(["ip", "netns", "add", ns])
         # No duplicate address detection on link-local addresses either: a tentative
         # fe80:: address delays the first neighbour discovery by a second or more.
-        run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.ipv6.conf.all.accept_dad=0",
-                "net.ipv6.conf.default.accept_dad=0",
-            ]
-        )
+        sysctl(ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
         run(["ip", "-n", ns, "link", "set", "lo", "up"])
     for br in p.bridges:
         ns = netns_name(prefix, br.host)
@@ -95,19 +88,11 @@ def build(prefix: str, p: Plan) -> None:
         # br_netfilter (built in here) would pass *bridged* frames through the router's
         # nft hooks too: a DNATted hairpin SYN is then both bridged and routed, and the
         # server answers twice. A home router's switch does not do that; turn it off.
-        run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.bridge.bridge-nf-call-iptables=0",
-                "net.bridge.bridge-nf-call-ip6tables=0",
-                "net.bridge.bridge-nf-call-arptables=0",
-            ],
+        sysctl(
+            ns,
+            "net.bridge.bridge-nf-call-iptables=0",
+            "net.bridge.bridge-nf-call-ip6tables=0",
+            "net.bridge.bridge-nf-call-arptables=0",
             check=False,
         )
     for link in p.links:
@@ -146,19 +131,7 @@ def build(prefix: str, p: Plan) -> None:
             run(["ip", "-n", ns, "addr", "add", iface.v6, "dev", iface.name, "nodad"])
     for host in p.routers:
         ns = netns_name(prefix, host)
-        run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.ipv4.ip_forward=1",
-                "net.ipv6.conf.all.forwarding=1",
-            ]
-        )
+        sysctl(ns, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
     for r in p.routes:
         fam = "-6" if ":" in r.via else "-4"
         run(["ip", fam, "-n", netns_name(prefix, r.host), "route", "add", r.dest, "via", r.via])
