@@ -382,11 +382,32 @@ def _probe_command(mode: str, host: str, user: str | None, password: str | None,
         timeout=timeout, advertise=advertise, iface=iface, pcap=Path(pcap) if pcap else None,
         tls=tls, keylog=Path(keylog) if keylog else None,
         follow_announced=follow, allow_third_party=third_party))
+    if result.report.capture is not None:
+        _mask_saved_capture(Path(result.report.capture), probe_document(result))
     if as_json:
         typer.echo(dumps(probe_document(result)), nl=False)
     else:
         render_probe(result, make_console())
     raise typer.Exit(int(ExitStatus.FINDINGS if result.failed else ExitStatus.OK))
+
+
+def _mask_saved_capture(saved: Path, doc: dict[str, object]) -> None:
+    """A probe's `--pcap` holds the PASS it typed: rewrite it masked, with packet comments.
+
+    The saved frames are numbered as the probe's findings cite them, so the comments land on
+    the right packets; the credentials are overwritten in the packet bytes (same length,
+    checksums fixed), as `replay --annotate` does.
+    """
+    from ftptrace.render.pcapng import write_annotated_pcapng
+
+    raw = saved.with_name(saved.name + ".raw")
+    try:
+        saved.replace(raw)
+        write_annotated_pcapng(raw, saved, doc)
+    except (OSError, FtptraceError) as exc:
+        raise _fail(f"cannot rewrite {saved} without credentials: {exc}") from None
+    finally:
+        raw.unlink(missing_ok=True)
 
 
 _FollowOpt = Annotated[bool, typer.Option(

@@ -261,3 +261,24 @@ def test_lab_run_outputs(require_lab: None, tmp_path: Path, server: str) -> None
         texts += [r.stdout, stderr_of(r)]
     texts += [b for _, b in files_under(out)]
     assert_no_secret(secret, texts, f"lab run with {server}")
+
+
+@pytest.mark.lab
+def test_probe_pcap_is_saved_without_the_password(
+    require_lab: None, echo_server: EvilFtpServer, tmp_path: Path
+) -> None:
+    """`--pcap` keeps the probe's packets for later, annotated, with PASS overwritten in the
+    packet bytes — the password the probe typed is in no byte of the file."""
+    saved = tmp_path / "probe.pcapng"
+    r = cli("pasv", f"127.0.0.1:{echo_server.port}", "--timeout", TIMEOUT, "--user", "bob",
+            "--password", PASSWORD, "--pcap", saved)
+    assert_sane_exit(r)
+    sent = b"".join(b"".join(c.commands) for c in echo_server.connections)
+    assert f"PASS {PASSWORD}".encode() in sent, "the password was really used"
+    data = saved.read_bytes()
+    assert PASSWORD.encode() not in data
+    assert b"PASS " in data, "the PASS command is still there, masked"
+    assert not (tmp_path / "probe.pcapng.raw").exists()
+    from ftptrace.replay import analyze
+
+    assert analyze([(None, saved)]).trace.sessions, "the saved capture still replays"
