@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from ftptrace import __version__
 from ftptrace.net.decode import decode
 from ftptrace.net.model import Segment
+from ftptrace.net.pcapng_writer import PcapngStream
 from ftptrace.render.diagram_model import (
     ANNOUNCE_VERBS,
     RST_SENDER,
@@ -36,9 +37,6 @@ from ftptrace.render.diagram_model import (
     reply_text,
 )
 
-BT_SHB, BT_IDB, BT_EPB = 0x0A0D0D0A, 1, 6
-BYTE_ORDER_MAGIC = 0x1A2B3C4D
-OPT_ENDOFOPT, OPT_COMMENT, SHB_USERAPPL = 0, 1, 4
 _PASS_RE = re.compile(r"(?i)\b(PASS|ACCT|ADAT)(\s+)(?!\*+\b)\S+")
 
 
@@ -47,48 +45,30 @@ def mask_credentials(text: str) -> str:
     return _PASS_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}****", text)
 
 
-def _pad(b: bytes) -> bytes:
-    return b + b"\0" * (-len(b) % 4)
-
-
-def _option(code: int, value: bytes) -> bytes:
-    return struct.pack("<HH", code, len(value)) + _pad(value)
-
-
-def _block(btype: int, body: bytes) -> bytes:
-    total = 12 + len(body)
-    return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
-
-
 class PcapngWriter:
-    """Streams blocks to a binary file; interfaces are declared on first use."""
+    """Streams an annotated copy; interfaces are declared on first use, times in µs.
+
+    The block encoding is `net.pcapng_writer.PcapngStream`'s; this adds the mapping of input
+    interfaces to output ones and masks credentials in every comment.
+    """
 
     def __init__(self, stream: BinaryIO, application: str = f"ftptrace {__version__}") -> None:
         self.stream = stream
+        self._ng = PcapngStream(stream, application)
         self.ifaces: dict[tuple[int, int], int] = {}
-        opts = _option(SHB_USERAPPL, application.encode()) + _option(OPT_ENDOFOPT, b"")
-        body = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + opts
-        stream.write(_block(BT_SHB, body))
 
     def interface(self, linktype: int, key: int = 0) -> int:
         """The pcapng interface id for (input interface `key`, `linktype`), declared once."""
         k = (key, linktype)
         if k not in self.ifaces:
-            self.ifaces[k] = len(self.ifaces)
-            self.stream.write(_block(BT_IDB, struct.pack("<HHI", linktype, 0, 0)))
+            self.ifaces[k] = self._ng.add_interface(linktype)
         return self.ifaces[k]
 
     def packet(self, iface: int, ts: float, data: bytes, orig_len: int | None = None,
                comments: tuple[str, ...] = ()) -> None:
         # A damaged input may carry any timestamp: keep it inside the 64-bit field (§4.3).
         ticks = min(max(round(ts * 1_000_000), 0), (1 << 64) - 1) if ts == ts else 0
-        head = struct.pack("<IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
-                           orig_len if orig_len is not None else len(data))
-        opts = b""
-        if comments:
-            opts = b"".join(_option(OPT_COMMENT, mask_credentials(c).encode()) for c in comments)
-            opts += _option(OPT_ENDOFOPT, b"")
-        self.stream.write(_block(BT_EPB, head + _pad(data) + opts))
+        self._ng.packet(iface, ticks, data, orig_len, (mask_credentials(c) for c in comments))
 
 
 # --- what to say about which frame --------------------------------------------------------
