@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftptrace.diagnose.findings import Finding
 from ftptrace.diagnose.rules import diagnose
 from ftptrace.errors import CaptureError
-from ftptrace.model import CaptureInfo, Trace
+from ftptrace.model import CaptureInfo, Session, Trace
 from ftptrace.net.decode import decode, port_prefilter
 from ftptrace.net.pcap import open_capture
 from ftptrace.trace import TraceBuilder, merge_traces
@@ -51,32 +51,36 @@ def read_trace(
     vantage: str | None = None,
     control_ports: frozenset[int] = frozenset({21}),
     collector: Callable[[Packet], None] | None = None,
+    on_session: Callable[[Session], None] | None = None,
 ) -> Trace:
-    """Stream one capture through the decoder and the trace builder (and `collector`)."""
+    """Stream one capture through the decoder and the trace builder (and `collector`).
+
+    With `on_session`, each session is handed over as soon as it is over and the returned
+    Trace holds none (constant memory: `stream.stream_json`).
+    """
     with open_capture(path) as reader:
         builder = TraceBuilder(
-            CaptureInfo(path=str(path), vantage=vantage), control_ports=control_ports
+            CaptureInfo(path=str(path), vantage=vantage),
+            control_ports=control_ports,
+            on_session=on_session,
         )
         feed = builder.feed
+        if collector is not None:
+            build, collect = builder.feed, collector
+
+            def feed(pkt: Packet) -> None:
+                build(pkt)
+                collect(pkt)
+
         ports = builder.ports  # live set: grows as channels are announced
         reader.keep = port_prefilter(ports)
-        for raw in reader:
-            pkt = decode(raw.linktype, raw.data, raw.ts, raw.frame, ports)
+        for frame, ts, linktype, data, _orig, _iface in reader:
+            pkt = decode(linktype, data, ts, frame, ports)
             if pkt is not None:
                 feed(pkt)
-                if collector is not None:
-                    collector(pkt)
         trace = builder.finish(tuple(reader.warnings))
-    info = trace.captures[0]
-    fixed = CaptureInfo(
-        path=info.path, vantage=info.vantage, packets=reader.packets, warnings=info.warnings
-    )
-    return Trace(
-        captures=(fixed,),
-        sessions=trace.sessions,
-        control_attempts=trace.control_attempts,
-        warnings=trace.warnings,
-    )
+    # The builder counts decoded packets; the capture's size is what the reader read.
+    return replace(trace, captures=(replace(trace.captures[0], packets=reader.packets),))
 
 
 def analyze(

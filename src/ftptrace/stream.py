@@ -13,11 +13,9 @@ from typing import TextIO
 
 from ftptrace.diagnose.findings import Finding, Severity
 from ftptrace.diagnose.rules import Diagnosis
-from ftptrace.model import CaptureInfo, Session
-from ftptrace.net.decode import decode, port_prefilter
-from ftptrace.net.pcap import open_capture
+from ftptrace.model import Session
 from ftptrace.render.json import DocumentWriter
-from ftptrace.trace import TraceBuilder
+from ftptrace.replay import read_trace
 
 
 def stream_json(
@@ -29,46 +27,24 @@ def stream_json(
 ) -> bool:
     """Write the document for one capture to `out`; True when an error finding was found.
 
-    Raises CaptureError before anything is written when the file cannot be opened.
+    Raises CaptureError before anything is written when the file cannot be opened (the
+    writer starts with the first session, or at the end).
     """
     diagnosis = Diagnosis()
+    writer: DocumentWriter | None = None
     errors = False
 
-    with open_capture(path) as reader:
+    def emit(session: Session) -> None:
+        nonlocal writer, errors
+        if writer is None:
+            writer = DocumentWriter(out)
+        found = diagnosis.session(session)
+        errors = errors or _has_error(found)
+        writer.session(session, found)
+
+    trace = read_trace(path, vantage, control_ports, on_session=emit)
+    if writer is None:
         writer = DocumentWriter(out)
-
-        def emit(session: Session) -> None:
-            nonlocal errors
-            found = diagnosis.session(session)
-            errors = errors or _has_error(found)
-            writer.session(session, found)
-
-        builder = TraceBuilder(
-            CaptureInfo(path=str(path), vantage=vantage),
-            control_ports=control_ports,
-            on_session=emit,
-        )
-        feed = builder.feed
-        ports = builder.ports
-        reader.keep = port_prefilter(ports)
-        for _frame, ts, linktype, data, _orig, _iface in reader:
-            pkt = decode(linktype, data, ts, _frame, ports)
-            if pkt is not None:
-                feed(pkt)
-        trace = builder.finish(tuple(reader.warnings))
-        info = trace.captures[0]
-        trace = trace.__class__(
-            captures=(
-                CaptureInfo(
-                    path=info.path,
-                    vantage=info.vantage,
-                    packets=reader.packets,
-                    warnings=info.warnings,
-                ),
-            ),
-            sessions=(),
-            control_attempts=trace.control_attempts,
-        )
     rest = diagnosis.finish(trace)
     writer.finish(trace, rest)
     return errors or _has_error(rest)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol, TextIO
 
 from ftptrace.diagnose.findings import Finding
-from ftptrace.model import Command, Connection, DataChannel, Reply, Session, Trace
+from ftptrace.model import CaptureInfo, Command, Connection, DataChannel, Reply, Session, Trace
 
 SCHEMA = "ftptrace/1"
 
@@ -108,6 +108,15 @@ def _session(s: Session) -> dict[str, Any]:
     }
 
 
+def _capture(c: CaptureInfo) -> dict[str, Any]:
+    return {
+        "path": c.path,
+        "vantage": c.vantage,
+        "packets": c.packets,
+        "warnings": list(c.warnings),
+    }
+
+
 def finding_dict(f: Finding) -> dict[str, Any]:
     return {
         "code": f.code.value,
@@ -124,15 +133,7 @@ def to_document(analysis: HasTraceAndFindings) -> dict[str, Any]:
     t = analysis.trace
     return {
         "schema": SCHEMA,
-        "captures": [
-            {
-                "path": c.path,
-                "vantage": c.vantage,
-                "packets": c.packets,
-                "warnings": list(c.warnings),
-            }
-            for c in t.captures
-        ],
+        "captures": [_capture(c) for c in t.captures],
         "sessions": [_session(s) for s in t.sessions],
         "control_attempts": [_connection(c) for c in t.control_attempts],
         "findings": [finding_dict(f) for f in analysis.findings],
@@ -180,15 +181,7 @@ class DocumentWriter:
         self._finding_lines(findings)
         out = self._out
         out.write("\n ],\n" if self._sessions else "],\n")
-        captures = [
-            {
-                "path": c.path,
-                "vantage": c.vantage,
-                "packets": c.packets,
-                "warnings": list(c.warnings),
-            }
-            for c in trace.captures
-        ]
+        captures = [_capture(c) for c in trace.captures]
         out.write(f' "captures": {_compact(captures)},\n')
         out.write(
             f' "control_attempts": {_compact([_connection(c) for c in trace.control_attempts])},\n'
