@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ftptrace.diagnose.addresses import is_internal
 from ftptrace.diagnose.findings import Code, Finding, Severity, Where
 from ftptrace.diagnose.hints import NAT_PORT_HINT, PASV_HINT, RANGE_HINT
-from ftptrace.diagnose.placement import on_host, where_active_failed, where_data_died
+from ftptrace.diagnose.placement import never_arrived, where_active_failed, where_data_died
 from ftptrace.diagnose.registry import channels, evidence, port_list, rule
 from ftptrace.model import Outcome, Trace
 
@@ -159,13 +159,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                     "when the data connection comes from another address).",
                     evidence=evidence(reply.ref),
                 )
-        if (
-            ch.passive
-            and ch.outcome is Outcome.UNKNOWN
-            and ch.connection is None
-            and on_host(s.server_ttl)
-            and not s.tls
-        ):
+        if never_arrived(s, ch):
             yield Finding(
                 code=Code.DATA_NEVER_ARRIVED,
                 severity=Severity.WARNING,

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 from ftptrace.diagnose.addresses import is_internal
 from ftptrace.diagnose.findings import Where
-from ftptrace.model import Connection, DataChannel, Session
+from ftptrace.model import Connection, DataChannel, Outcome, Session
 from ftptrace.trace import hop_distance
 
 
 def on_host(ttl: int | None) -> bool:
     """Packets that travelled zero hops: the capture was taken on their sender."""
     return ttl is not None and hop_distance(ttl) == 0
+
+
+def never_arrived(s: Session, ch: DataChannel) -> bool:
+    """Captured on the server itself: a passive port was announced and no connection to it
+    ever showed up here (under TLS the channels cannot be told apart, so never)."""
+    return (
+        ch.passive
+        and ch.outcome is Outcome.UNKNOWN
+        and ch.connection is None
+        and on_host(s.server_ttl)
+        and not s.tls
+    )
 
 
 def where_data_died(s: Session, ch: DataChannel, conn: Connection | None) -> Where:

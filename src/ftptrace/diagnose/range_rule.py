@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from ftptrace.diagnose.findings import Code, Finding, Severity, Where
 from ftptrace.diagnose.hints import RANGE_HINT
-from ftptrace.diagnose.placement import on_host
+from ftptrace.diagnose.placement import never_arrived
 from ftptrace.diagnose.registry import evidence, port_list
 from ftptrace.model import FrameRef, Outcome, Session, Trace
 
@@ -24,19 +24,13 @@ class PassiveRange:
 
     def add(self, s: Session) -> None:
         for ch in s.data_channels:
-            never_arrived = (
-                ch.passive
-                and ch.connection is None
-                and ch.outcome is Outcome.UNKNOWN
-                and on_host(s.server_ttl)
-                and not s.tls
-            )
-            if not ch.passive or ch.inferred or (ch.connection is None and not never_arrived):
+            missing = never_arrived(s, ch)
+            if not ch.passive or ch.inferred or (ch.connection is None and not missing):
                 continue
             ok, bad, refs = self.by_server.setdefault(ch.expected.resp_ip, (set(), set(), []))
             if ch.outcome is Outcome.ESTABLISHED:
                 ok.add(ch.expected.resp_port)
-            elif ch.outcome in (Outcome.REFUSED, Outcome.UNANSWERED) or never_arrived:
+            elif ch.outcome in (Outcome.REFUSED, Outcome.UNANSWERED) or missing:
                 bad.add(ch.expected.resp_port)
                 if len(refs) < 10:
                     refs.extend(evidence(ch.connection.syn if ch.connection else ch.announced_ref))
