@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from collections.abc import Callable, Iterator, Set
+from collections.abc import Iterator, Set
 
 from ftptrace.net.model import FIN, RST, SYN, Endpoint, IcmpError, Segment, icmp_kind
 from ftptrace.net.pcap import CaptureReader, open_capture
+from ftptrace.net.prefilter import PortPrefilter
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -383,41 +384,10 @@ def read_packets(path: str | os.PathLike[str], ports: Set[int] | None = None) ->
     return PacketReader(path, ports)
 
 
-def port_prefilter(ports: Set[int]) -> Callable[[int, bytes, int, int], bool]:
-    """A `CaptureReader.keep` hook: drop bulk frames in place, before any object exists.
+def port_prefilter(ports: Set[int]) -> PortPrefilter:
+    """A `CaptureReader.keep` hook over the live `ports` set (see `net.prefilter`).
 
-    It rejects only what it is sure of — an IPv4 frame (Ethernet without VLAN tags, or raw
-    IP) carrying UDP, or TCP without SYN/FIN/RST on ports outside the live `ports` set and
-    not starting with an FTP greeting —
-    and keeps everything else (IPv6, VLANs, ICMP, other link types) for `decode`, which
-    applies the same rule in full. Its effect on results is nil; on speed, large.
+    It rejects only what it is sure of and keeps everything else for `decode`, which
+    applies the same rule in full: its effect on results is nil; on speed, large.
     """
-    keep_flags = _KEEP_FLAGS
-
-    def keep(linktype: int, buf: bytes, start: int, end: int) -> bool:
-        if linktype == 1:
-            if end - start < 34 or buf[start + 12] != 8 or buf[start + 13] != 0:
-                return True
-            ip = start + 14
-        elif linktype in (101, 228):
-            if end - start < 20 or buf[start] >> 4 != 4:
-                return True
-            ip = start
-        else:
-            return True
-        proto = buf[ip + 9]
-        if proto == 17:
-            return False  # UDP: never FTP
-        if proto != 6 or buf[ip + 6] & 0x3F or buf[ip + 7]:
-            return True  # ICMP, others, fragments: let decode() judge
-        t = ip + ((buf[ip] & 15) << 2)
-        if t + 14 > end:
-            return True
-        if buf[t + 13] & keep_flags:
-            return True
-        if (buf[t] << 8 | buf[t + 1]) in ports or (buf[t + 2] << 8 | buf[t + 3]) in ports:
-            return True
-        p = t + ((buf[t + 12] >> 4) << 2)
-        return p + 3 <= end and buf[p : p + 3] == b"220"  # an FTP greeting on any port
-
-    return keep
+    return PortPrefilter(ports)  # type: ignore[arg-type]

@@ -23,10 +23,16 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 
 from ftptrace.errors import CaptureError
 from ftptrace.net.pcapng_writer import PcapngWriter as PcapngWriter  # re-exported
+
+if TYPE_CHECKING:
+    from ftptrace.net.indexer import IndexedPcap
+
+HELPER_MIN_BYTES = 64 << 20
+"""Default smallest plain pcap indexed by a helper process (see `net.indexer`)."""
 
 CHUNK = 1 << 20
 """Bytes read (after decompression) per refill of the buffer."""
@@ -120,6 +126,10 @@ class _Plain:
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
 
+    @property
+    def raw(self) -> BinaryIO:
+        return self._raw
+
     def read(self, n: int) -> bytes:
         first = self._raw.read(n)
         if len(first) >= n or not first:
@@ -138,6 +148,75 @@ class _Plain:
         self._raw.close()
 
 
+class BatchKeep(Protocol):
+    """A prefilter that judges many records at once (`net.prefilter.PortPrefilter`)."""
+
+    def select(
+        self, linktype: int, buf: bytes, starts: list[int], ends: list[int]
+    ) -> Iterator[int]: ...
+
+    def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]: ...
+
+
+class PcapWalk:
+    """The records of a classic pcap body (after its 24-byte header), a buffer at a time.
+
+    Iterating yields (buf, base, heads, last_end): `buf` holds whole records whose 16-byte
+    headers start at the offsets `heads` (buf[0] is at file offset `base`), and the last
+    of them ends at `last_end`. The loop over `heads` is the only per-record Python work;
+    callers then judge all the buffer's records at once. At the end `tail` says why the
+    file's last bytes were not a record (a damaged tail), or is None.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], order: str, base: int = 24) -> None:
+        self._read = read
+        self._length = struct.Struct(order + "I").unpack_from
+        self.base = base
+        self.tail: str | None = None
+
+    def __iter__(self) -> Iterator[tuple[bytes, int, list[int], int]]:
+        length = self._length
+        read = self._read
+        buf = b""
+        pos = 0
+        base = self.base
+        want = CHUNK
+        while True:
+            more = read(want)
+            base += pos
+            buf = buf[pos:] + more if pos < len(buf) else more
+            pos = 0
+            size = len(buf)
+            heads: list[int] = []
+            add = heads.append
+            incl = 0
+            try:
+                while True:  # the hot loop: a struct error ends it at the buffer's end
+                    incl = length(buf, pos + 8)[0]
+                    end = pos + 16 + incl
+                    if end > size:
+                        break
+                    add(pos)
+                    pos = end
+            except struct.error:
+                pass
+            if heads:
+                yield buf, base, heads, pos
+            left = size - pos
+            if not more:  # end of file: what is left is a damaged tail
+                if left and left < 16:
+                    self.tail = f"partial record header ({left} of 16 bytes)"
+                elif left and incl > MAX_RECORD:
+                    self.tail = f"record length {incl} is not plausible"
+                elif left:
+                    self.tail = f"partial record ({left - 16} of {incl} bytes)"
+                return
+            if left >= 16 and incl > MAX_RECORD:
+                self.tail = f"record length {incl} is not plausible"
+                return
+            want = max(CHUNK, 16 + incl - left) if left >= 16 else CHUNK
+
+
 class CaptureReader:
     """Iterator of `RawFrame`s from one capture file; use as a context manager.
 
@@ -148,12 +227,21 @@ class CaptureReader:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = os.fsdecode(path)
         self.warnings: list[str] = []
-        self.packets = 0
+        self._packets = 0
+        self._indexed: IndexedPcap | None = None
         self.format = ""
         self.keep: Callable[[int, bytes, int, int], bool] | None = None
         """Optional prefilter, set before iterating: keep(linktype, buf, start, end) sees a
         frame's bytes in place and returns False to skip it before any object is built
         (frame numbers still count it). See `net.decode.port_prefilter`."""
+        self.keep_batch: BatchKeep | None = None
+        """Optional batch form of `keep` for classic pcap, set before iterating: its
+        `select(linktype, buf, starts, ends)` yields the indices of the records to keep,
+        in order, and may look at state the consumer changes between two frames. See
+        `net.prefilter.PortPrefilter`. A large plain file is then indexed by a helper
+        process (`net.indexer`) when the machine has a second core."""
+        self.helper_min_bytes = HELPER_MIN_BYTES
+        """Smallest plain pcap indexed by a helper process (tests lower it)."""
         raw = _open_regular(path, self.name)
         try:
             head = raw.read(2)
@@ -164,7 +252,8 @@ class CaptureReader:
         self._gz = head == _GZIP_MAGIC
         self._stream: _Gunzip | _Plain = _Gunzip(raw) if self._gz else _Plain(raw)
         try:
-            self._frames = self._start()
+            self._frames: Iterator[RawFrame] | None = None
+            self._open = self._start()
         except BaseException:
             self._stream.close()
             raise
@@ -175,7 +264,8 @@ class CaptureReader:
         where = f"{self.name} (gzip)" if self._gz else self.name
         return CaptureError(f"{where}: {what}")
 
-    def _start(self) -> Iterator[RawFrame]:
+    def _start(self) -> Callable[[], Iterator[RawFrame]]:
+        """Check the file header now; return what opens the frames at the first one."""
         start = self._stream.read(24)
         if self._stream.problem and len(start) < 4:
             raise self._fail(self._stream.problem)
@@ -191,7 +281,7 @@ class CaptureReader:
             if major != 2:
                 raise self._fail(f"unsupported pcap version {major}")
             network = struct.unpack_from(order + "I", start, 20)[0]
-            return self._pcap(order, units, network & 0xFFFF)
+            return lambda: self._pcap(order, units, network & 0xFFFF)
         if magic == _PCAPNG_SHB:
             self.format = "pcapng"
             if len(start) < 24:
@@ -207,13 +297,25 @@ class CaptureReader:
             start += self._stream.read(blen - 24)
             if len(start) < blen:
                 raise self._fail(f"truncated pcapng section header ({len(start)} of {blen})")
-            return self._pcapng(start)
+            return lambda: self._pcapng(start)
         hint = "" if len(start) >= 4 else f" (only {len(start)} bytes)"
         raise self._fail(f"not a pcap or pcapng capture: magic 0x{magic.hex()}{hint}")
 
     # -- classic pcap ----------------------------------------------------------------------
 
     def _pcap(self, order: str, units: int, linktype: int) -> Iterator[RawFrame]:
+        # Called at the first frame, after the caller has set `keep`/`keep_batch`.
+        batch = self.keep_batch
+        if batch is not None:
+            indexed = self._indexer(order, linktype)
+            if indexed is not None:
+                self._indexed = indexed
+                indexed.on_end = self._indexed_end
+                return indexed.frames(batch, units, linktype)
+            return self._pcap_batched(order, units, linktype, batch.select)
+        return self._pcap_each(order, units, linktype)
+
+    def _pcap_each(self, order: str, units: int, linktype: int) -> Iterator[RawFrame]:
         unpack = struct.Struct(order + "IIII").unpack_from
         read = self._stream.read
         keep = self.keep
@@ -241,7 +343,7 @@ class CaptureReader:
                     self._warn_tail(f"partial record ({len(buf) - 16} of {incl} bytes)", n)
                     break
             n += 1
-            self.packets = n
+            self._packets = n
             if keep is not None and not keep(linktype, buf, pos + 16, end):
                 pos = end
                 continue
@@ -250,6 +352,56 @@ class CaptureReader:
                 (n, (sec * units + frac) / units, linktype, buf[pos + 16 : end], orig, 0),
             )
             pos = end
+        self._note_stream()
+
+    def _indexer(self, order: str, linktype: int) -> IndexedPcap | None:
+        """A helper process indexing this file, when one pays off; None: read in process."""
+        from ftptrace.net.indexer import IndexedPcap, worth_a_helper
+
+        if not isinstance(self._stream, _Plain):
+            return None  # gzip: only a sequential read can decompress it
+        raw = self._stream.raw
+        try:
+            if not worth_a_helper(os.fstat(raw.fileno()).st_size, self.helper_min_bytes):
+                return None
+            return IndexedPcap(raw, self.name, order, linktype)
+        except (OSError, ValueError):
+            return None  # no helper (no mmap, no process): the in-process reader will do
+
+    def _indexed_end(self, tail: str | None, packets: int) -> None:
+        if tail:
+            self._warn_tail(tail, packets)
+        self._note_stream()
+
+    def _pcap_batched(
+        self,
+        order: str,
+        units: int,
+        linktype: int,
+        select: Callable[[int, bytes, list[int], list[int]], Iterator[int]],
+    ) -> Iterator[RawFrame]:
+        """Classic pcap, a buffer at a time: `PcapWalk` finds every whole record (the one
+        loop that must touch each record), `select` picks the ones to keep, and only those
+        are sliced. Same frames, numbers, warnings as `_pcap_each`."""
+        header = struct.Struct(order + "IIII").unpack_from
+        walk = PcapWalk(self._stream.read, order)
+        n = 0
+        for buf, _base, heads, last_end in walk:
+            starts = [h + 16 for h in heads]
+            ends = [*heads[1:], last_end]
+            first = n
+            n += len(heads)
+            self._packets = n
+            for i in select(linktype, buf, starts, ends):
+                head = heads[i]
+                sec, frac, _incl, orig = header(buf, head)
+                yield _new_frame(
+                    RawFrame,
+                    (first + i + 1, (sec * units + frac) / units, linktype,
+                     buf[head + 16 : ends[i]], orig, 0),
+                )
+        if walk.tail:
+            self._warn_tail(walk.tail, n)
         self._note_stream()
 
     # -- pcapng ------------------------------------------------------------------------------
@@ -323,7 +475,7 @@ class CaptureReader:
                 linktype, tps, offset = ifaces[iface]
                 last_ts = (hi << 32 | lo) / tps + offset if offset else (hi << 32 | lo) / tps
                 n += 1
-                self.packets = n
+                self._packets = n
                 if keep is not None and not keep(linktype, buf, pos + 28, pos + 28 + caplen):
                     pos = end
                     continue
@@ -342,7 +494,7 @@ class CaptureReader:
                 orig = s.u32(buf, pos + 8)[0]
                 caplen = min(orig, blen - 16)
                 n += 1
-                self.packets = n
+                self._packets = n
                 # A simple packet block has no timestamp (pcapng §4.4): keep time monotonic.
                 yield _new_frame(
                     RawFrame,
@@ -369,16 +521,25 @@ class CaptureReader:
         if self._stream.problem:
             self.warnings.append(f"{self.name}: {self._stream.problem}")
 
+    @property
+    def packets(self) -> int:
+        """Frames read so far (kept or not)."""
+        return self._indexed.packets if self._indexed is not None else self._packets
+
     def __iter__(self) -> Iterator[RawFrame]:
+        if self._frames is None:
+            self._frames = self._open()
         return self._frames
 
     def __next__(self) -> RawFrame:
-        return next(self._frames)
+        return next(iter(self))
 
     def close(self) -> None:
         close = getattr(self._frames, "close", None)
         if close is not None:
             close()
+        if self._indexed is not None:
+            self._indexed.close()
         self._stream.close()
 
     def __enter__(self) -> CaptureReader:

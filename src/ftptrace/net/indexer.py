@@ -1,0 +1,231 @@
+"""Index a large classic pcap in a helper process, so reading overlaps analysing.
+
+Why: on the 2 M-packet bench (bench/README.md) a third of a replay's time is spent reading
+the file and walking its records — the one loop that must touch every record, bulk
+included — before a single kept frame is decoded. That work does not depend on the
+analysis, except for the live port set, so a second process can do it while the main
+process decodes and builds the trace: the helper reads the file, finds every record and
+classifies it (`net.prefilter.classify`: dropped, kept, or kept if a port is in the set);
+the main process maps the file, applies the live port set (`PortPrefilter.pick`) and
+slices only the frames it keeps. Same frames, numbers and warnings as the in-process
+reader; used only for plain (not gzip) classic pcap files of HELPER_MIN_BYTES or more.
+
+Messages, helper → parent on the helper's stdout (little-endian):
+
+* ``C`` base:int64 count:int32, then count × int64 record offsets in the file,
+  count × uint8 kinds (0 drop, 1 keep, 2 depends on the ports), count × uint16 source
+  ports, count × uint16 destination ports;
+* ``E`` length:int32 text: the end; text is the damaged-tail note, or empty;
+* ``X`` length:int32 text: the helper failed (the parent raises CaptureError).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Protocol
+
+from ftptrace.errors import CaptureError
+from ftptrace.net.pcap import HELPER_MIN_BYTES as _PCAP_MIN
+from ftptrace.net.pcap import RawFrame
+
+HELPER_MIN_BYTES = _PCAP_MIN
+"""Smaller files are read in process: starting a helper (an interpreter and numpy) costs
+more than it saves below a few tens of megabytes."""
+
+_CHUNK_HEAD = struct.Struct("<qi")
+_LEN = struct.Struct("<i")
+_KIND_KEEP, _KIND_DEPENDS = 1, 2  # 0: dropped whatever the ports
+_new_frame = tuple.__new__
+_RELEASE_BYTES = 4 << 20
+
+
+class Picker(Protocol):
+    """What the parent needs from the prefilter (`net.prefilter.PortPrefilter.pick`)."""
+
+    def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]: ...
+
+
+def worth_a_helper(size: int, min_bytes: int = HELPER_MIN_BYTES) -> bool:
+    """A helper pays off for a big file on a machine with a second core."""
+    return size >= min_bytes and (os.cpu_count() or 1) >= 2
+
+
+class IndexedPcap:
+    """The parent side: frames of one plain classic pcap, indexed by a helper process.
+
+    Iterate `frames()` once; `packets` counts the records indexed so far and `tail`
+    holds the damaged-tail note at the end. `close()` (also on garbage collection of the
+    generator) stops the helper and unmaps the file.
+    """
+
+    def __init__(self, raw: IO[bytes], path: str, order: str, linktype: int) -> None:
+        self.packets = 0
+        self.tail: str | None = None
+        self.on_end: Callable[[str | None, int], None] | None = None
+        """Called once at the end of the file with (damaged-tail note, frames read)."""
+        self._size = os.fstat(raw.fileno()).st_size
+        self._map = mmap.mmap(raw.fileno(), self._size, access=mmap.ACCESS_READ)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "ftptrace.net.indexer", path, order,
+                 str(linktype), str(self._size)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except BaseException:
+            self._map.close()
+            raise
+        self._order = order
+
+    def frames(self, picker: Picker, units: int, linktype: int) -> Iterator[RawFrame]:
+        """The frames of the records `picker` keeps, numbered as in the file."""
+        import numpy as np
+
+        header = struct.Struct(self._order + "IIII").unpack_from
+        data = self._map
+        pipe = self._proc.stdout
+        assert pipe is not None
+        n = 0
+        done = 0  # the file's pages before this offset were handed back
+        try:
+            while True:
+                tag = pipe.read(1)
+                if tag == b"C":
+                    _base, count = _CHUNK_HEAD.unpack(_exact(pipe, _CHUNK_HEAD.size))
+                    body = _exact(pipe, count * 13)
+                    heads = np.frombuffer(body, dtype="<i8", count=count).tolist()
+                    kind = np.frombuffer(body, dtype=np.uint8, count=count, offset=count * 8)
+                    sport = np.frombuffer(body, dtype="<u2", count=count, offset=count * 9)
+                    dport = np.frombuffer(body, dtype="<u2", count=count, offset=count * 11)
+                    if count:  # every record before this chunk has been handled
+                        done = self._release(done, heads[0])
+                    first = n
+                    n += count
+                    self.packets = n
+                    certain = kind == _KIND_KEEP
+                    depends = kind == _KIND_DEPENDS
+                    for i in picker.pick(certain, depends, sport, dport):
+                        head = heads[i]
+                        sec, frac, incl, orig = header(data, head)
+                        yield _new_frame(
+                            RawFrame,
+                            (first + i + 1, (sec * units + frac) / units, linktype,
+                             data[head + 16 : head + 16 + incl], orig, 0),
+                        )
+                elif tag in (b"E", b"X"):
+                    (size,) = _LEN.unpack(_exact(pipe, _LEN.size))
+                    text = _exact(pipe, size).decode("utf-8", "replace")
+                    if tag == b"X":
+                        raise CaptureError(f"reading the capture failed in the helper: {text}")
+                    self.tail = text or None
+                    if self.on_end is not None:
+                        self.on_end(self.tail, n)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._proc.wait(timeout=2)  # it is exiting: let it, rather than kill
+                    return
+                else:
+                    raise CaptureError("the capture indexing helper stopped unexpectedly")
+        finally:
+            self.close()
+
+    def _release(self, done: int, upto: int) -> int:
+        """Unmap the pages of records already handled: they would otherwise count in
+        this process's resident memory until the end (the page cache keeps them; they
+        are not copied). Returns the new `done` offset."""
+        upto -= upto % mmap.PAGESIZE
+        if upto - done >= _RELEASE_BYTES:
+            self._map.madvise(mmap.MADV_DONTNEED, done, upto - done)
+            return upto
+        return done
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a killed process exits
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if not self._map.closed:
+            self._map.close()
+
+
+def _exact(pipe: IO[bytes], size: int) -> bytes:
+    got = pipe.read(size)
+    if len(got) != size:
+        raise CaptureError("the capture indexing helper stopped unexpectedly")
+    return got
+
+
+# -- the helper process ---------------------------------------------------------------------
+
+
+def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> None:
+    import numpy as np
+
+    from ftptrace.net.pcap import PcapWalk
+    from ftptrace.net.prefilter import CLASSIFIED_LINKTYPES, classify
+
+    with open(path, "rb") as fh:
+        fh.seek(24)
+        left = size - 24
+
+        def read(n: int) -> bytes:
+            # Never past the size the parent mapped: the file may grow while we read.
+            nonlocal left
+            got = fh.read(min(n, left)) if left > 0 else b""
+            while len(got) < min(n, left):
+                more = fh.read(min(n, left) - len(got))
+                if not more:
+                    break
+                got += more
+            left -= len(got)
+            return got
+
+        walk = PcapWalk(read, order)
+        for buf, base, heads, last_end in walk:
+            count = len(heads)
+            offsets = np.array(heads, dtype="<i8") + base
+            if linktype in CLASSIFIED_LINKTYPES:
+                starts = [h + 16 for h in heads]
+                ends = [*heads[1:], last_end]
+                certain, depends, sport, dport = classify(linktype, buf, starts, ends)
+                kind = depends.astype(np.uint8) * _KIND_DEPENDS + certain.astype(np.uint8)
+                sp, dp = sport.astype("<u2"), dport.astype("<u2")
+            else:
+                kind = np.full(count, _KIND_KEEP, dtype=np.uint8)
+                sp = dp = np.zeros(count, dtype="<u2")
+            out.write(b"C" + _CHUNK_HEAD.pack(base, count))
+            out.write(offsets.tobytes() + kind.tobytes() + sp.tobytes() + dp.tobytes())
+        tail = (walk.tail or "").encode()
+        out.write(b"E" + _LEN.pack(len(tail)) + tail)
+        out.flush()
+
+
+def main(argv: list[str]) -> int:
+    out = sys.stdout.buffer
+    try:
+        path, order, linktype, size = argv
+        _index(path, order, int(linktype), int(size), out)
+    except BrokenPipeError:
+        return 0  # the parent stopped reading: nothing to say
+    except Exception as exc:  # reported to the parent, which raises CaptureError
+        text = f"{type(exc).__name__}: {exc}".encode()
+        try:
+            out.write(b"X" + _LEN.pack(len(text)) + text)
+            out.flush()
+        except OSError:
+            pass
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
