@@ -15,10 +15,13 @@ connection's dialogue means is `session_draft`'s, and the live resolution used b
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import Callable
 
 from ftptrace.model import CaptureInfo, Connection, FrameRef, IcmpReport, Rst, Session, Trace
-from ftptrace.net.model import Endpoint, IcmpError, Packet, Segment
+from ftptrace.net.model import SYN, Endpoint, IcmpError, Packet, Segment
+from ftptrace.net.prefilter import LivePorts
 from ftptrace.net.reassembly import ConnState, HalfStream
 from ftptrace.session_draft import (
     ACTIVE_VERBS,
@@ -33,10 +36,20 @@ from ftptrace.session_draft import (
 from ftptrace.trace_live import Resolved, drain_resolved
 
 FTP_CONTROL_PORTS = frozenset({21})
+_GREETINGS = (b"220 ", b"220-")
 CLOSED_GRACE = 2.0
 """Seconds a closed connection is kept for late retransmissions before it is finished."""
 MAX_ATTEMPTS = 10_000
-SWEEP_EVERY = 65536
+SWEEP_EVERY = 32768
+
+
+def wire_keys(orig: Endpoint, resp: Endpoint) -> tuple[bytes, bytes] | None:
+    """`TraceBuilder.by_wire_key` keys of both directions; None for IPv6."""
+    if ":" in orig.ip or ":" in resp.ip:
+        return None
+    a, b = socket.inet_aton(orig.ip), socket.inet_aton(resp.ip)
+    ports = struct.pack("!HH", orig.port, resp.port)
+    return a + b + ports, b + a + ports[2:] + ports[:2]
 
 
 def hop_distance(ttl: int) -> int:
@@ -63,6 +76,10 @@ class TraceBuilder:
         self.attempts_dropped = 0
         self.control_ports = control_ports
         self._conns: dict[tuple[Endpoint, Endpoint], ConnState] = {}
+        self.by_wire_key: dict[bytes, tuple[ConnState, bool]] = {}
+        """IPv4 connections by the 12 bytes source address, destination address, source
+        port, destination port as they sit in an IPv4+TCP header, with whether that
+        direction is orig → resp: lets `fastpath` route a plain segment without decoding."""
         self._sessions: dict[int, SessionDraft] = {}
         self._data: dict[int, tuple[SessionDraft, DraftChannel]] = {}
         self._expect: dict[int, list[tuple[SessionDraft, DraftChannel]]] = {}
@@ -74,7 +91,7 @@ class TraceBuilder:
         self._count = 0
         self._now = 0.0
         self.packets = 0
-        self.ports: set[int] = set(control_ports)
+        self.ports = LivePorts(control_ports)
         """Ports whose every segment matters (control ports, announced data ports, tracked
         connections). A reader may pass this live set to `net.decode.decode(ports=...)` to
         drop bulk segments of other connections before any object is built; SYN/FIN/RST
@@ -142,7 +159,7 @@ class TraceBuilder:
                 ch.conn = st
                 self._data[id(st)] = (draft, ch)
                 return st
-        if seg.payload[:4] in (b"220 ", b"220-") and not syn_only:
+        if seg.payload[:4] in _GREETINGS and not syn_only:
             # An FTP greeting on a non-standard port (RFC 959 §5.4: 220 opens the dialogue).
             st = self._store(dst, src, seg)
             self._sessions[id(st)] = SessionDraft(self, st, server_is_resp=True)
@@ -174,7 +191,65 @@ class TraceBuilder:
         self.ports.add(resp.port)
         self._conns[(orig, resp)] = st
         self._conns[(resp, orig)] = st
+        keys = wire_keys(orig, resp)
+        if keys is not None:
+            # Reverse first: for a connection from an endpoint to itself both keys are
+            # equal, and `update` then counts every segment as orig -> resp.
+            self.by_wire_key[keys[1]] = (st, False)
+            self.by_wire_key[keys[0]] = (st, True)
         return st
+
+    def feed_unrelated(
+        self, sport: int, dport: int, flags: int, head: bytes, ts: float
+    ) -> bool:
+        """`feed` of a TCP segment with no stored connection (not in `by_wire_key`) that
+        surely starts none: no expected or control port at either end, no FTP greeting
+        (`head`: the payload's first bytes), not a SYN while TLS sessions may open data
+        connections. Does what `feed` would (count it, advance the clock) and returns True;
+        False, with nothing done, when `feed` must take it — see `_new_connection`."""
+        syn_only = flags & 0x12 == SYN
+        expect, control = self._expect, self.control_ports
+        if dport in expect or dport in control or self._count + 1 >= SWEEP_EVERY:
+            return False
+        if syn_only:
+            if self.encrypted:
+                return False
+        elif sport in expect or sport in control or head in _GREETINGS:
+            return False
+        self.packets += 1
+        self._now = ts
+        self._count += 1
+        return True
+
+    def _unstore(self, st: ConnState) -> None:
+        self._conns.pop((st.orig, st.resp), None)
+        self._conns.pop((st.resp, st.orig), None)
+        keys = wire_keys(st.orig, st.resp)
+        if keys is not None:
+            self.by_wire_key.pop(keys[0], None)
+            self.by_wire_key.pop(keys[1], None)
+
+    def feed_plain(
+        self,
+        st: ConnState,
+        from_orig: bool,
+        ts: float,
+        frame: int,
+        seq: int,
+        ack: int,
+        payload: bytes,
+        ttl: int,
+    ) -> bool:
+        """`feed` of a plain ACK segment (no SYN/FIN/RST) of a connection already known by
+        its `by_wire_key`, decoded by the caller (`fastpath`). False, with nothing done,
+        when `feed` must take it instead (a sweep is due first)."""
+        if self._count + 1 >= SWEEP_EVERY:
+            return False
+        self.packets += 1
+        self._now = ts
+        self._count += 1
+        st.plain(from_orig, ts, frame, seq, ack, payload, ttl)
+        return True
 
     def _icmp(self, err: IcmpError) -> None:
         st = self._conns.get((err.quoted_src, err.quoted_dst))
@@ -205,9 +280,9 @@ class TraceBuilder:
                 self._close_session(draft)
         keep_alive = {id(d.conn) for d in self._sessions.values()}
         for key in [k for k, st in self._conns.items() if expired(st)]:
-            st = self._conns[key]
-            if id(st) not in keep_alive:
-                del self._conns[key]
+            st = self._conns.get(key)
+            if st is not None and id(st) not in keep_alive:
+                self._unstore(st)
                 self._data.pop(id(st), None)
         old = self._now - EXPECT_SECONDS
         for port in list(self._expect):
@@ -224,6 +299,9 @@ class TraceBuilder:
     def _close_session(self, draft: SessionDraft) -> None:
         for half in (draft.conn.to_orig, draft.conn.to_resp):
             half.flush(self._now, 0)
+            # Break the draft <-> stream cycle: the session's memory is freed as soon as
+            # it is handed over, not at a later full garbage collection.
+            half.deliver = half.on_gap = None
         for ch in draft.channels:
             self.forget(ch)
         for key in [k for k, d in self.encrypted.items() if d is draft]:
@@ -291,8 +369,7 @@ class TraceBuilder:
     def drop_connection(self, st: ConnState) -> None:
         """Forget a reported connection: later packets of it change nothing shown."""
         self._data.pop(id(st), None)
-        self._conns.pop((st.orig, st.resp), None)
-        self._conns.pop((st.resp, st.orig), None)
+        self._unstore(st)
 
     def end_session(self, draft: SessionDraft) -> None:
         """Finish a session now (its result goes where `_close_session` sends it)."""
@@ -301,8 +378,6 @@ class TraceBuilder:
         self.drop_connection(st)
         self.encrypted.pop((draft.client.ip, draft.server.ip), None)
         self._close_session(draft)
-        for half in (st.to_orig, st.to_resp):  # break the draft <-> stream cycle so
-            half.deliver = half.on_gap = None  # memory is freed now, not at a gen-2 GC
 
     def take_finished(self) -> tuple[list[Session], list[Connection]]:
         """Sessions and control attempts finished since the last call; the builder forgets them."""

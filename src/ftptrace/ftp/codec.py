@@ -108,6 +108,32 @@ def looks_binary(line: bytes) -> bool:
     return len(raw.translate(None, _CONTROL)) != len(raw)
 
 
+_PLAIN_COMMAND = re.compile(rb"([A-Za-z]{1,16})(?:( )([\t\x20-\x7e]*))?\r?")
+_PLAIN_REPLY = re.compile(rb"([1-6][0-9][0-9])(?:([ -])([\t\x20-\x7e]*))?\r?")
+
+
+def plain_command(line: bytes) -> tuple[str, str | None] | None:
+    """`parse_command_line` for the usual line, printable ASCII: one regex, same result.
+
+    None when the line is anything else (empty, binary, Telnet commands, UTF-8, a bad
+    verb); the caller then takes the full path, which judges and reports it.
+    """
+    m = _PLAIN_COMMAND.fullmatch(line)
+    if m is None:
+        return None
+    verb, sep, arg = m.groups()
+    return verb.decode("ascii").upper(), (arg.decode("ascii") if sep else None)
+
+
+def plain_reply(line: bytes) -> ReplyLine | None:
+    """`parse_reply_line` for a printable-ASCII line that is surely not binary; else None."""
+    m = _PLAIN_REPLY.fullmatch(line)
+    if m is None:
+        return None
+    code, sep, text = m.groups()
+    return ReplyLine(int(code), sep == b"-", text.decode("ascii") if text else "")
+
+
 def parse_command_line(line: bytes) -> tuple[str, str | None]:
     """Split a command line into (VERB, argument) (RFC 959 §5.3.1).
 

@@ -108,6 +108,8 @@ class _Lines:
     def feed(self, data: bytes) -> list[tuple[bytes, bool]]:
         """Complete lines (without LF) and whether each was cut at MAX_LINE."""
         buf = self._buf
+        if not buf and not self._discarding and 0 <= data.find(b"\n") == len(data) - 1 <= MAX_LINE:
+            return [(data[:-1], False)]  # the usual segment: exactly one whole line
         buf += data
         out: list[tuple[bytes, bool]] = []
         start = 0
@@ -233,18 +235,22 @@ class FtpSession:
     # ---- client side ----------------------------------------------------------------
 
     def _command_line(self, line: bytes, ts: float, frame: int, out: list[Event]) -> None:
-        if not line.strip(b"\r \t"):
-            return
-        if codec.looks_binary(line):
-            self._binary(Direction.TO_SERVER, ts, frame, out)
-            return
-        try:
-            verb, arg = codec.parse_command_line(line)
-        except ProtocolViolation as exc:
-            # Details never quote the line: it might be a mangled PASS.
-            self._note(out, ts, frame, "bad-command-line", str(exc))
-            self._push(None, ts, frame, out)  # the server will still answer it
-            return
+        plain = codec.plain_command(line)
+        if plain is not None:
+            verb, arg = plain
+        else:
+            if not line.strip(b"\r \t"):
+                return
+            if codec.looks_binary(line):
+                self._binary(Direction.TO_SERVER, ts, frame, out)
+                return
+            try:
+                verb, arg = codec.parse_command_line(line)
+            except ProtocolViolation as exc:
+                # Details never quote the line: it might be a mangled PASS.
+                self._note(out, ts, frame, "bad-command-line", str(exc))
+                self._push(None, ts, frame, out)  # the server will still answer it
+                return
         if verb in codec.SECRET_VERBS and arg is not None:
             # "PASS  pw" (two spaces) and a server echoing "pw" must both be caught.
             for secret in dict.fromkeys((arg, arg.strip())):
@@ -297,10 +303,19 @@ class FtpSession:
 
     def _reply_line(self, line: bytes, ts: float, frame: int, out: list[Event]) -> None:
         error = ""
-        try:
-            parsed: codec.ReplyLine | None = codec.parse_reply_line(line)
-        except ProtocolViolation as exc:
-            parsed, error = None, str(exc)
+        parsed = codec.plain_reply(line)
+        if parsed is not None and self._ml_code is None:
+            if parsed.more:
+                self._ml_code = parsed.code
+                self._ml_add(parsed.text)
+            else:
+                self._reply(parsed.code, parsed.text, ts, frame, out)
+            return
+        if parsed is None:
+            try:
+                parsed = codec.parse_reply_line(line)
+            except ProtocolViolation as exc:
+                parsed, error = None, str(exc)
         if self._ml_code is not None:  # inside a multi-line reply (RFC 959 §4.2)
             if parsed is not None and parsed.code == self._ml_code and not parsed.more:
                 self._ml_add(parsed.text)

@@ -13,6 +13,7 @@ from ftptrace.net.model import ACK, FIN, RST, SYN, Endpoint, IcmpError, Segment
 
 MOD = 1 << 32
 HALF = 1 << 31
+_SYN_FIN_RST_ACK = SYN | FIN | RST | ACK
 MAX_PENDING_SEGMENTS = 128
 MAX_PENDING_BYTES = 256 * 1024
 
@@ -97,16 +98,19 @@ class HalfStream:
             self.fin = seq  # where the FIN segment starts (its payload may be cut short)
         if not payload:
             return
-        if self.base is None:
+        high = self.high
+        if high is None:
             # Capture started mid-stream: take the first seen byte as the origin.
-            self.base = seq
-            self.high = seq
-            self.next_seq = seq
+            self.base = high = self.next_seq = seq
         end = (seq + len(payload)) % MOD
-        assert self.high is not None
-        if seq_diff(end, self.high) > 0:
+        if 0 < (end - high) % MOD < HALF:  # seq_diff(end, high) > 0
             self.high = end
         if self.deliver is None:
+            return
+        if seq == self.next_seq and not self.pending:
+            # In order with nothing waiting: the usual control segment, delivered as is.
+            self.next_seq = end
+            self.deliver(payload, ts, frame)
             return
         self._reassemble(seq, payload, ts, frame)
 
@@ -219,36 +223,67 @@ class ConnState:
         self.to_resp = HalfStream(None)
         self.to_orig = HalfStream(None)
 
+    def plain(
+        self,
+        from_orig: bool,
+        ts: float,
+        frame: int,
+        seq: int,
+        ack: int,
+        payload: bytes,
+        ttl: int,
+    ) -> None:
+        """`update` for the bulk of every connection: a plain ACK (no SYN, FIN or RST),
+        with or without payload. Same bookkeeping, without the handshake and close tests."""
+        self.last_ts = ts
+        if from_orig:
+            self.ttl_orig = ttl
+            if self.synack_frame is not None:
+                self.established = True
+            peer, half = self.to_orig, self.to_resp
+        else:
+            self.ttl_resp = ttl
+            peer, half = self.to_resp, self.to_orig
+        acked = peer.acked
+        if acked is None or 0 < (ack - acked) % MOD < HALF:  # seq_diff(ack, acked) > 0
+            peer.acked = ack
+        if payload:
+            self.saw_payload = True
+            half.add(seq, ACK, payload, ts, frame)
+
     def update(self, seg: Segment) -> bool:
         """Account for one segment; return True when it travels orig → resp."""
-        from_orig = seg.src == self.orig
-        flags = seg.flags
-        self.last_ts = seg.ts
+        _ts, frame, src, _dst, flags, seq, ack, payload, ttl, ip_id = seg
+        from_orig = src == self.orig
+        self.last_ts = _ts
+        if flags & _SYN_FIN_RST_ACK == ACK:
+            self.plain(from_orig, _ts, frame, seq, ack, payload, ttl)
+            return from_orig
         if from_orig:
             if self.ttl_orig is None or not flags & SYN:
-                self.ttl_orig = seg.ttl
+                self.ttl_orig = ttl
             if flags & SYN and not flags & ACK:
                 self.syn_count += 1
                 if self.syn_frame is None:
-                    self.syn_frame = seg.frame
-                    self.syn_ttl = seg.ttl
+                    self.syn_frame = frame
+                    self.syn_ttl = ttl
             elif flags & ACK and self.synack_frame is not None:
                 self.established = True
             half = self.to_resp
         else:
             if self.ttl_resp is None or not flags & SYN:
-                self.ttl_resp = seg.ttl
+                self.ttl_resp = ttl
             if flags & SYN and flags & ACK and self.synack_frame is None:
-                self.synack_frame = seg.frame
-                self.synack_ttl = seg.ttl
+                self.synack_frame = frame
+                self.synack_ttl = ttl
             half = self.to_orig
         if flags & RST and self.rst is None and not self.established and not self.saw_payload:
-            self.rst = (seg.frame, seg.src.ip, seg.ttl, seg.ip_id)
+            self.rst = (frame, src.ip, ttl, ip_id)
         if flags & FIN or flags & RST:
             self.closed = True
-        if seg.payload:
+        if payload:
             self.saw_payload = True
         if flags & ACK:
-            (self.to_orig if from_orig else self.to_resp).ack(seg.ack)
-        half.add(seg.seq, flags, seg.payload, seg.ts, seg.frame)
+            (self.to_orig if from_orig else self.to_resp).ack(ack)
+        half.add(seq, flags, payload, _ts, frame)
         return from_orig

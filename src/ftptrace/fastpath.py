@@ -1,0 +1,58 @@
+"""The replay's read loop, with a shortcut for the bulk of connections already known.
+
+Most kept segments of a large capture are plain ACKs, with or without payload, of a
+control or data connection the builder already tracks. Decoding each into a `Segment`
+(three tuples, two address lookups) and routing it by endpoint pairs costs more than the
+bookkeeping it feeds. For the usual frame — Ethernet, IPv4 with a 20-byte header
+(RFC 791 §3.1), TCP (RFC 9293 §3.1) — the 12 bytes of addresses and ports are looked up
+as they sit in the frame (`TraceBuilder.by_wire_key`), and a plain ACK of a known
+connection goes straight to `TraceBuilder.feed_plain`; a SYN, FIN or RST of a connection
+that surely has nothing to do with FTP (`TraceBuilder.feed_unrelated`: the HTTPS flows
+around it) is only counted. Everything else takes the full path
+(`net.decode.decode` then `TraceBuilder.feed`); the results are the same either way, which
+the golden replays check.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Set
+
+from ftptrace.net.decode import decode
+from ftptrace.net.pcap import RawFrame
+from ftptrace.trace import TraceBuilder
+
+_FIELDS = struct.Struct("!BxH2xHBB2x8xHHIIBB").unpack_from
+"""IPv4 version/IHL, total length, fragment field, TTL, protocol; TCP ports, seq, ack,
+data offset, flags — from the IPv4 header at offset 14 of an Ethernet frame."""
+_NOT_PLAIN = 0x17  # SYN, FIN, RST, ACK: a plain segment has only ACK of these
+_SYN_FIN_RST = 0x07
+
+
+def feed_frames(frames: Iterable[RawFrame], builder: TraceBuilder, ports: Set[int]) -> None:
+    """Decode and feed every frame to `builder`, plain ACKs of known connections directly."""
+    feed = builder.feed
+    feed_plain = builder.feed_plain
+    feed_unrelated = builder.feed_unrelated
+    known = builder.by_wire_key
+    fields = _FIELDS
+    for frame, ts, linktype, data, _orig, _iface in frames:
+        if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 48:
+            vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags = fields(data, 14)
+            if vihl == 0x45 and proto == 6 and not frag & 0x1FFF:
+                doff = (doff >> 4) << 2
+                end = 14 + tot if tot else len(data)
+                if doff >= 20 and 34 + doff <= end:
+                    entry = known.get(data[26:38])
+                    if entry is not None:
+                        if flags & _NOT_PLAIN == 0x10 and feed_plain(
+                            entry[0], entry[1], ts, frame, seq, ack, data[34 + doff : end], ttl
+                        ):
+                            continue
+                    elif flags & _SYN_FIN_RST and feed_unrelated(
+                        sport, dport, flags, data[34 + doff : min(end, 38 + doff)], ts
+                    ):
+                        continue
+        pkt = decode(linktype, data, ts, frame, ports)
+        if pkt is not None:
+            feed(pkt)
