@@ -88,3 +88,39 @@ def test_stream_of_a_written_capture(tmp_path: Path) -> None:
     assert len(doc["sessions"]) == 30
     assert doc["captures"][0]["packets"] == len(w.packets)
     assert doc["findings"] == []
+
+
+def failed_sessions(n: int, gap: float) -> Wire:
+    """Sessions whose passive data SYNs are swallowed on the way: 425, then QUIT."""
+    w = Wire(hops={"198.51.100.2": 3})
+    for i in range(n):
+        ftp = Ftp(w, f"203.0.113.10:{20000 + i}", "198.51.100.2:21")
+        ftp.login()
+        ftp.cmd("PASV", "227 Entering Passive Mode (198,51,100,2,195,80).")
+        w.syn(ep(f"203.0.113.10:{40000 + i}"), ep("198.51.100.2:50000"), count=3)
+        ftp.cmd("LIST", "425 Failed to establish connection.")
+        ftp.quit()
+        w.ts += gap
+    return w
+
+
+def test_unanswered_data_attempts_do_not_hold_closed_sessions() -> None:
+    """Before: a session whose data SYNs were never answered stayed in memory for the idle
+    time (600 s) after its QUIT, so a busy capture's state grew with its length."""
+    w = failed_sessions(300, gap=1.0)
+    emitted: list[Session] = []
+    b = TraceBuilder(CaptureInfo(path="x"), on_session=emitted.append)
+    peak = 0
+    for i, p in enumerate(w.packets):
+        b.feed(p)
+        if i % 500 == 0:
+            b._sweep()
+            peak = max(peak, len(b._sessions), len(b._conns) // 2, len(b.by_wire_key) // 2)
+    assert peak < 40  # ~1 s apart, over 2 s after their FIN: a handful stay live
+    assert len(emitted) > 250
+    b.finish()
+    assert len(emitted) == 300
+    # Handed over complete: the data channel kept its three unanswered SYNs.
+    channels = [s.data_channels[0] for s in emitted]
+    assert {ch.outcome.value for ch in channels} == {"unanswered"}
+    assert all(ch.connection is not None and ch.connection.syn_count == 3 for ch in channels)

@@ -52,6 +52,11 @@ def wire_keys(orig: Endpoint, resp: Endpoint) -> tuple[bytes, bytes] | None:
     return a + b + ports, b + a + ports[2:] + ports[:2]
 
 
+def _unanswered(st: ConnState) -> bool:
+    """Only SYNs were seen (no SYN-ACK, no payload): an attempt the path swallowed."""
+    return st.synack_frame is None and not st.saw_payload
+
+
 def hop_distance(ttl: int) -> int:
     """Hops travelled, assuming the sender started from the next common initial TTL."""
     for initial in (32, 64, 128, 255):
@@ -268,16 +273,28 @@ class TraceBuilder:
 
         A session is over when its control connection has closed (FIN/RST) and its data
         connections too, a grace period ago (late retransmissions), or when all of it has
-        been idle for IDLE_SECONDS.
+        been idle for IDLE_SECONDS. A data connection that was never answered (no SYN-ACK,
+        no payload: SYNs dropped on the way) does not hold a closed session open: the
+        client gave up on it when it read the 425 and closed its socket, and waiting the
+        idle time for it would keep every failed session of a busy capture in memory for
+        ten minutes. It is forgotten with its session; a late SYN retransmission of it is
+        then ignored.
         """
         expired = self._expired
         self._refs.clear()  # a cache only: frames already referenced keep their objects
         for ident, draft in list(self._sessions.items()):
             if expired(draft.conn) and all(
-                ch.conn is None or expired(ch.conn) for ch in draft.channels
+                ch.conn is None
+                or expired(ch.conn)
+                or (draft.conn.closed and _unanswered(ch.conn))
+                for ch in draft.channels
             ):
                 del self._sessions[ident]
                 self._close_session(draft)
+                for ch in draft.channels:
+                    if ch.conn is not None and _unanswered(ch.conn):
+                        self._unstore(ch.conn)
+                        self._data.pop(id(ch.conn), None)
         keep_alive = {id(d.conn) for d in self._sessions.values()}
         for key in [k for k, st in self._conns.items() if expired(st)]:
             st = self._conns.get(key)
