@@ -158,6 +158,7 @@ class PortPrefilter:
         table = ports.table
         keep = certain | (depends & (table[sport] | table[dport]))
         order: list[int] = np.flatnonzero(keep).tolist()
+        present: set[int] | None = None  # ports of the records that depend on the set
         i = 0
         while i < len(order):
             index = order[i]
@@ -168,6 +169,10 @@ class PortPrefilter:
                 # only depended on the port set may now be kept.
                 new = ports.added[:]
                 ports.added.clear()
+                if present is None:
+                    present = set(sport[depends].tolist()) | set(dport[depends].tolist())
+                if present.isdisjoint(new):
+                    continue  # none of this buffer's records uses them: nothing to redo
                 rest = index + 1
                 hit = np.zeros(len(keep) - rest, dtype=np.bool_)
                 for port in new:
