@@ -400,3 +400,26 @@ def test_helper_not_used_below_min_bytes_or_on_one_core(
     monkeypatch.setattr("ftptrace.net.indexer.os.cpu_count", lambda: 1)
     assert read(path, "batch", {21}, helper=True).indexed is None
     assert helper_on == []
+
+
+def test_a_helper_that_cannot_start_falls_back_to_reading_in_process(
+    workdir: Path, helper_on: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No numpy or no interpreter in the helper: it exits before indexing anything, and
+    the replay must still read the file (in process), not fail."""
+    path = workdir / "fallback.pcap"
+    path.write_bytes(make_pcap(9, count=300, tail="record"))
+    ports, adds = {21}, {2: [50000], 40: [443, 40000]}
+    in_process = read(path, "batch", ports, adds)
+    monkeypatch.setattr("ftptrace.net.indexer.sys.executable", "/bin/false")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fallen = read(path, "batch", ports, adds, helper=True)
+        (made,) = helper_on  # the helper was tried...
+        assert made._proc.poll() is not None and made._map.closed
+        del made
+        gc.collect()
+    assert fallen.indexed is None  # ...and the reader went on without it
+    fallen.same_as(in_process)
+    assert fallen.frames
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

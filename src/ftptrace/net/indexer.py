@@ -45,6 +45,11 @@ _new_frame = tuple.__new__
 _RELEASE_BYTES = 4 << 20
 
 
+class HelperUnavailable(CaptureError):
+    """The helper ended before indexing anything (it could not start: no interpreter, no
+    numpy...): nothing was read yet, so the reader falls back to reading in process."""
+
+
 class Picker(Protocol):
     """What the parent needs from the prefilter (`net.prefilter.PortPrefilter.pick`)."""
 
@@ -130,6 +135,8 @@ class IndexedPcap:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         self._proc.wait(timeout=2)  # it is exiting: let it, rather than kill
                     return
+                elif not tag and not n:
+                    raise HelperUnavailable("the capture indexing helper did not start")
                 else:
                     raise CaptureError("the capture indexing helper stopped unexpectedly")
         finally:

@@ -17,6 +17,7 @@ The writer for live captures is `net.pcapng_writer.PcapngWriter` (importable fro
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import struct
@@ -309,9 +310,20 @@ class CaptureReader:
         if batch is not None:
             indexed = self._indexer(order, linktype)
             if indexed is not None:
+                from ftptrace.net.indexer import HelperUnavailable
+
                 self._indexed = indexed
                 indexed.on_end = self._indexed_end
-                return indexed.frames(batch, units, linktype)
+                frames = indexed.frames(batch, units, linktype)
+                try:  # the first frame tells whether the helper runs at all
+                    first = next(frames)
+                except StopIteration:
+                    return iter(())
+                except HelperUnavailable:
+                    self._indexed = None  # nothing was read: read in process instead
+                    indexed.close()
+                else:
+                    return itertools.chain((first,), frames)
             return self._pcap_batched(order, units, linktype, batch.select)
         return self._pcap_each(order, units, linktype)
 
