@@ -42,11 +42,19 @@ def ftp_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serv
     Handler.timeout = 10
     Handler.auth_failed_timeout = 0.05
     server = FTPServer(("127.0.0.1", 0), Handler)
-    th = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.05},
-                          daemon=True)
+    stop = threading.Event()
+
+    def serve() -> None:
+        # One poll at a time, closed by this same thread: close_all() from the test's
+        # thread raced the loop ("Bad file descriptor" in serve_forever at teardown).
+        while not stop.is_set():
+            server.serve_forever(timeout=0.05, blocking=False)
+        server.close_all()
+
+    th = threading.Thread(target=serve, daemon=True)
     th.start()
     try:
         yield Server(port=server.address[1], root=root)
     finally:
-        server.close_all()
+        stop.set()
         th.join(timeout=5)
