@@ -111,7 +111,6 @@ def replay(
 ) -> None:
     """Rebuild FTP sessions from captures and say what became of every data channel."""
     from ftptrace.render.json import dumps
-    from ftptrace.render.terminal import make_console, render_analysis
     from ftptrace.replay import analyze, document, parse_input
 
     control_ports = _parse_ports(ports)
@@ -137,6 +136,8 @@ def replay(
     if as_json:
         typer.echo(dumps(document(analysis)), nl=False)
     else:
+        from ftptrace.render.terminal import make_console, render_analysis  # rich: not for JSON
+
         console = make_console()
         render_analysis(analysis, console)
         if analysis.correlation is not None:  # several captures (issue 6)
