@@ -193,5 +193,9 @@ class DocumentWriter:
         out.write("\n ]}\n" if self._findings else "]}\n")
 
 
+_COMPACT = _json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), check_circular=False)
+"""One line per value; documents are trees built fresh, so the cycle check is skipped."""
+
+
 def _compact(value: Any) -> str:
-    return _json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return _COMPACT.encode(value)
