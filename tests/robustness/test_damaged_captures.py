@@ -187,8 +187,8 @@ def test_short_packet_block_at_end_of_file(tmp_path: Path, btype: int, blen: int
 
 def test_pcapng_interface_option_cut_at_end_of_file(tmp_path: Path) -> None:
     """An interface block whose if_tsoffset option (code 14, 8 bytes, pcapng §4.2) is cut
-    by the end of the file: `_idb_options` unpacks 8 bytes from a 4-byte slice.
-    Fix in net/pcap.py `_idb_options`: stop when `pos + 4 + length > end` (an option
+    by the end of the file: `idb_options` unpacked 8 bytes from a 4-byte slice.
+    Fixed in net/pcapng_blocks.py `idb_options`: it stops when `pos + 4 + length > end` (an option
     running past its block is corruption) before reading the value."""
     blocks = to_pcapng(tiny_wire())
     cut = idb(options=struct.pack("<HH", 14, 8))

@@ -177,7 +177,7 @@ def _exact(pipe: IO[bytes], size: int) -> bytes:
 def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> None:
     import numpy as np
 
-    from ftptrace.net.pcap import PcapWalk
+    from ftptrace.net.pcap_walk import PcapWalk
     from ftptrace.net.prefilter import CLASSIFIED_LINKTYPES, classify
 
     with open(path, "rb") as fh:

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import itertools
 import os
-import stat
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple
 
 from ftptrace.errors import CaptureError
+from ftptrace.net.capture_file import GZIP_MAGIC, Gunzip, PlainFile, open_regular
+from ftptrace.net.pcap_walk import MAX_RECORD as MAX_RECORD  # re-exported
+from ftptrace.net.pcap_walk import BatchKeep as BatchKeep  # re-exported
+from ftptrace.net.pcap_walk import PcapWalk as PcapWalk  # re-exported
+from ftptrace.net.pcapng_blocks import NG, idb_options
 from ftptrace.net.pcapng_writer import PcapngWriter as PcapngWriter  # re-exported
 
 if TYPE_CHECKING:
@@ -38,9 +41,6 @@ HELPER_MIN_BYTES = 64 << 20
 CHUNK = 1 << 20
 """Bytes read (after decompression) per refill of the buffer."""
 
-MAX_RECORD = 1 << 24
-"""Larger records or blocks are taken as corruption: real link layers stay below 256 KiB."""
-
 _PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000_000),
     b"\xa1\xb2\xc3\xd4": (">", 1_000_000),
@@ -49,7 +49,6 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 _BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
-_GZIP_MAGIC = b"\x1f\x8b"
 
 _BT_SHB = 0x0A0D0D0A
 _BT_IDB = 1
@@ -70,152 +69,6 @@ class RawFrame(NamedTuple):
 
 
 _new_frame = tuple.__new__
-
-
-class _Gunzip:
-    """Streaming gunzip with `read(n)` that is short only at the end.
-
-    zlib by hand instead of `gzip.GzipFile`: a truncated `.gz` then yields every byte that
-    can be decompressed instead of raising and losing the last buffer, and output per call
-    is bounded (no memory blow-up from a small, highly compressed file).
-    """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._z = zlib.decompressobj(wbits=31)
-        self._pending = b""
-        self.problem: str | None = None
-        self._done = False
-
-    def read(self, n: int) -> bytes:
-        out: list[bytes] = []
-        have = 0
-        while have < n and not self._done:
-            if not self._pending:
-                self._pending = self._raw.read(CHUNK)
-                if not self._pending:
-                    if not self._z.eof:
-                        self.problem = "compressed stream ends early (truncated .gz file)"
-                    self._done = True
-                    break
-            if self._z.eof:
-                if not self._pending.strip(b"\x00"):  # zero padding after the last member
-                    self._pending = b""
-                    continue
-                self._z = zlib.decompressobj(wbits=31)  # RFC 1952 §2.2: several members
-            try:
-                piece = self._z.decompress(self._pending, n - have)
-            except zlib.error as exc:
-                self.problem = f"compressed stream is corrupt ({exc})"
-                self._done = True
-                break
-            self._pending = self._z.unused_data if self._z.eof else self._z.unconsumed_tail
-            if piece:
-                out.append(piece)
-                have += len(piece)
-        return b"".join(out)
-
-    def close(self) -> None:
-        self._raw.close()
-
-
-class _Plain:
-    """A plain file with the same `read(n)` contract as `_Gunzip`."""
-
-    problem: str | None = None
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-
-    @property
-    def raw(self) -> BinaryIO:
-        return self._raw
-
-    def read(self, n: int) -> bytes:
-        first = self._raw.read(n)
-        if len(first) >= n or not first:
-            return first
-        parts = [first]
-        have = len(first)
-        while have < n:
-            more = self._raw.read(n - have)
-            if not more:
-                break
-            parts.append(more)
-            have += len(more)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        self._raw.close()
-
-
-class BatchKeep(Protocol):
-    """A prefilter that judges many records at once (`net.prefilter.PortPrefilter`)."""
-
-    def select(
-        self, linktype: int, buf: bytes, starts: list[int], ends: list[int]
-    ) -> Iterator[int]: ...
-
-    def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]: ...
-
-
-class PcapWalk:
-    """The records of a classic pcap body (after its 24-byte header), a buffer at a time.
-
-    Iterating yields (buf, base, heads, last_end): `buf` holds whole records whose 16-byte
-    headers start at the offsets `heads` (buf[0] is at file offset `base`), and the last
-    of them ends at `last_end`. The loop over `heads` is the only per-record Python work;
-    callers then judge all the buffer's records at once. At the end `tail` says why the
-    file's last bytes were not a record (a damaged tail), or is None.
-    """
-
-    def __init__(self, read: Callable[[int], bytes], order: str, base: int = 24) -> None:
-        self._read = read
-        self._length = struct.Struct(order + "I").unpack_from
-        self.base = base
-        self.tail: str | None = None
-
-    def __iter__(self) -> Iterator[tuple[bytes, int, list[int], int]]:
-        length = self._length
-        read = self._read
-        buf = b""
-        pos = 0
-        base = self.base
-        want = CHUNK
-        while True:
-            more = read(want)
-            base += pos
-            buf = buf[pos:] + more if pos < len(buf) else more
-            pos = 0
-            size = len(buf)
-            heads: list[int] = []
-            add = heads.append
-            incl = 0
-            try:
-                while True:  # the hot loop: a struct error ends it at the buffer's end
-                    incl = length(buf, pos + 8)[0]
-                    end = pos + 16 + incl
-                    if end > size:
-                        break
-                    add(pos)
-                    pos = end
-            except struct.error:
-                pass
-            if heads:
-                yield buf, base, heads, pos
-            left = size - pos
-            if not more:  # end of file: what is left is a damaged tail
-                if left and left < 16:
-                    self.tail = f"partial record header ({left} of 16 bytes)"
-                elif left and incl > MAX_RECORD:
-                    self.tail = f"record length {incl} is not plausible"
-                elif left:
-                    self.tail = f"partial record ({left - 16} of {incl} bytes)"
-                return
-            if left >= 16 and incl > MAX_RECORD:
-                self.tail = f"record length {incl} is not plausible"
-                return
-            want = max(CHUNK, 16 + incl - left) if left >= 16 else CHUNK
 
 
 class CaptureReader:
@@ -243,15 +96,15 @@ class CaptureReader:
         process (`net.indexer`) when the machine has a second core."""
         self.helper_min_bytes = HELPER_MIN_BYTES
         """Smallest plain pcap indexed by a helper process (tests lower it)."""
-        raw = _open_regular(path, self.name)
+        raw = open_regular(path, self.name)
         try:
             head = raw.read(2)
             raw.seek(0)
         except OSError as exc:
             raw.close()
             raise CaptureError(f"cannot read capture {self.name}: {exc.strerror}") from exc
-        self._gz = head == _GZIP_MAGIC
-        self._stream: _Gunzip | _Plain = _Gunzip(raw) if self._gz else _Plain(raw)
+        self._gz = head == GZIP_MAGIC
+        self._stream: Gunzip | PlainFile = Gunzip(raw) if self._gz else PlainFile(raw)
         try:
             self._frames: Iterator[RawFrame] | None = None
             self._open = self._start()
@@ -370,7 +223,7 @@ class CaptureReader:
         """A helper process indexing this file, when one pays off; None: read in process."""
         from ftptrace.net.indexer import IndexedPcap, worth_a_helper
 
-        if not isinstance(self._stream, _Plain):
+        if not isinstance(self._stream, PlainFile):
             return None  # gzip: only a sequential read can decompress it
         raw = self._stream.raw
         try:
@@ -396,7 +249,7 @@ class CaptureReader:
         loop that must touch each record), `select` picks the ones to keep, and only those
         are sliced. Same frames, numbers, warnings as `_pcap_each`."""
         header = struct.Struct(order + "IIII").unpack_from
-        walk = PcapWalk(self._stream.read, order)
+        walk = PcapWalk(self._stream.read, order, chunk=CHUNK)
         n = 0
         for buf, _base, heads, last_end in walk:
             starts = [h + 16 for h in heads]
@@ -425,7 +278,7 @@ class CaptureReader:
         pos = 0
         n = 0
         order = _BOM[start[8:12]]
-        s = _NG[order]
+        s = NG[order]
         ifaces: list[tuple[int, int, int]] = []  # (linktype, ticks per second, offset s)
         last_ts = 0.0
         bad_iface = False
@@ -444,7 +297,7 @@ class CaptureReader:
                     self._warn_tail("section header with an invalid byte-order magic", n)
                     break
                 order = _BOM[bom]
-                s = _NG[order]
+                s = NG[order]
                 ifaces = []
             blen = s.u32(buf, pos + 4)[0]
             if blen < 12 or blen & 3 or blen > MAX_RECORD:
@@ -517,7 +370,7 @@ class CaptureReader:
                     self._warn_tail("interface description block too short", n)
                     break
                 linktype = s.u16(buf, pos + 8)[0]
-                tps, offset = _idb_options(s, buf, pos + 16, end - 4)
+                tps, offset = idb_options(s, buf, pos + 16, end - 4)
                 ifaces.append((linktype, tps, offset))
             pos = end
         self._note_stream()
@@ -564,64 +417,6 @@ class CaptureReader:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class _NgStructs:
-    """Precompiled structs for one byte order (a pcapng section may use either)."""
-
-    def __init__(self, order: str) -> None:
-        self.u16 = struct.Struct(order + "H").unpack_from
-        self.u32 = struct.Struct(order + "I").unpack_from
-        self.i64 = struct.Struct(order + "q").unpack_from
-        self.opt = struct.Struct(order + "HH").unpack_from
-        self.epb = struct.Struct(order + "IIIII").unpack_from
-        self.pb = struct.Struct(order + "HHIIII").unpack_from
-
-
-_NG = {"<": _NgStructs("<"), ">": _NgStructs(">")}
-
-
-def _idb_options(s: _NgStructs, buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """Ticks per second (`if_tsresol`, code 9) and `if_tsoffset` (code 14), pcapng §4.2."""
-    tps = 1_000_000
-    offset = 0
-    while pos + 4 <= end:
-        code, length = s.opt(buf, pos)
-        if code == 0 or pos + 4 + length > end:  # an option running past its block: corrupt
-            break
-        value = buf[pos + 4 : pos + 4 + length]
-        if code == 9 and length >= 1:
-            res = value[0]
-            exp = res & 0x7F
-            if exp <= 64:  # beyond that the value is nonsense: keep microseconds
-                tps = 2**exp if res & 0x80 else 10**exp
-        elif code == 14 and length >= 8:
-            offset = s.i64(value, 0)[0]
-        pos += 4 + ((length + 3) & ~3)
-    return tps, offset
-
-
-def _open_regular(path: str | os.PathLike[str], name: str) -> BinaryIO:
-    """Open `path` for reading only if it is a regular file.
-
-    Non-blocking open: a plain `open()` of a FIFO with no writer blocks forever, and
-    pipes or devices cannot `seek(0)` after the gzip sniff anyway, so they are refused.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise CaptureError(f"cannot open capture {name}: {exc.strerror}") from exc
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISREG(mode):
-            os.set_blocking(fd, True)
-            return open(fd, "rb")  # closed by the caller
-        problem = "is a directory" if stat.S_ISDIR(mode) else "is not a regular file"
-    except OSError as exc:
-        os.close(fd)
-        raise CaptureError(f"cannot open capture {name}: {exc.strerror}") from exc
-    os.close(fd)
-    raise CaptureError(f"cannot open capture {name}: {problem}")
 
 
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
