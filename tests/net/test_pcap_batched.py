@@ -2,12 +2,14 @@
 
 Three ways to read a classic pcap with the replay's port prefilter:
 
-* `keep` only: `CaptureReader._pcap_each`, one record at a time (the reference);
-* `keep_batch`: `_pcap_batched`, a buffer at a time (`PcapWalk` + `PortPrefilter.select`);
+* `keep` only: `PortPrefilter.__call__` asked one record at a time (the reference);
+* `keep_batch`: a buffer judged at once (`PortPrefilter.select`);
 * `keep_batch` on a big plain file with a second core: `net.indexer`, a helper process
   walks and classifies the records while this process picks and slices them.
 
-All must yield the same frames (every `RawFrame` field), count the same `packets` and say
+(The first two share `PcapWalk`, which finds the records; the tail notes it writes are
+checked against fixed texts below and in test_pcap.py.) All must yield the same frames
+(every `RawFrame` field), count the same `packets` and say
 the same `warnings`, for any file: both byte orders, both time resolutions, records of any
 size (zero, and bigger than the read buffer: `pcap.CHUNK` is lowered so that small files
 refill it often), damaged tails, and ports added by the consumer while it reads.

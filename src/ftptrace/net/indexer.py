@@ -113,17 +113,18 @@ class IndexedPcap:
                         done = self._release(done, heads[0])
                     first = n
                     n += count
-                    self.packets = n
                     certain = kind == _KIND_KEEP
                     depends = kind == _KIND_DEPENDS
                     for i in picker.pick(certain, depends, sport, dport):
                         head = heads[i]
                         sec, frac, incl, orig = header(data, head)
+                        self.packets = first + i + 1  # read so far: up to this frame
                         yield _new_frame(
                             RawFrame,
                             (first + i + 1, (sec * units + frac) / units, linktype,
                              data[head + 16 : head + 16 + incl], orig, 0),
                         )
+                    self.packets = n
                 elif tag in (b"E", b"X"):
                     (size,) = _LEN.unpack(_exact(pipe, _LEN.size))
                     text = _exact(pipe, size).decode("utf-8", "replace")

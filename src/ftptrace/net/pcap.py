@@ -177,47 +177,18 @@ class CaptureReader:
                     indexed.close()
                 else:
                     return itertools.chain((first,), frames)
-            return self._pcap_batched(order, units, linktype, batch.select)
-        return self._pcap_each(order, units, linktype)
+            return self._pcap_walked(order, units, linktype, batch.select)
+        return self._pcap_walked(order, units, linktype, self._select_each)
 
-    def _pcap_each(self, order: str, units: int, linktype: int) -> Iterator[RawFrame]:
-        unpack = struct.Struct(order + "IIII").unpack_from
-        read = self._stream.read
+    def _select_each(
+        self, linktype: int, buf: bytes, starts: list[int], ends: list[int]
+    ) -> Iterator[int]:
+        """Without a batch prefilter: every record, or those the per-frame `keep` keeps
+        (asked lazily, in order, so it sees what the consumer changed in between)."""
         keep = self.keep
-        buf = b""
-        pos = 0
-        n = 0
-        while True:
-            if len(buf) - pos < 16:
-                buf = buf[pos:] + read(CHUNK)
-                pos = 0
-                if len(buf) < 16:
-                    if buf:
-                        self._warn_tail(f"partial record header ({len(buf)} of 16 bytes)", n)
-                    break
-            sec, frac, incl, orig = unpack(buf, pos)
-            end = pos + 16 + incl
-            if end > len(buf):
-                if incl > MAX_RECORD:
-                    self._warn_tail(f"record length {incl} is not plausible", n)
-                    break
-                buf = buf[pos:] + read(max(CHUNK, 16 + incl))
-                pos = 0
-                end = 16 + incl
-                if end > len(buf):
-                    self._warn_tail(f"partial record ({len(buf) - 16} of {incl} bytes)", n)
-                    break
-            n += 1
-            self._packets = n
-            if keep is not None and not keep(linktype, buf, pos + 16, end):
-                pos = end
-                continue
-            yield _new_frame(
-                RawFrame,
-                (n, (sec * units + frac) / units, linktype, buf[pos + 16 : end], orig, 0),
-            )
-            pos = end
-        self._note_stream()
+        if keep is None:
+            return iter(range(len(starts)))
+        return (i for i in range(len(starts)) if keep(linktype, buf, starts[i], ends[i]))
 
     def _indexer(self, order: str, linktype: int) -> IndexedPcap | None:
         """A helper process indexing this file, when one pays off; None: read in process."""
@@ -238,7 +209,7 @@ class CaptureReader:
             self._warn_tail(tail, packets)
         self._note_stream()
 
-    def _pcap_batched(
+    def _pcap_walked(
         self,
         order: str,
         units: int,
@@ -246,8 +217,8 @@ class CaptureReader:
         select: Callable[[int, bytes, list[int], list[int]], Iterator[int]],
     ) -> Iterator[RawFrame]:
         """Classic pcap, a buffer at a time: `PcapWalk` finds every whole record (the one
-        loop that must touch each record), `select` picks the ones to keep, and only those
-        are sliced. Same frames, numbers, warnings as `_pcap_each`."""
+        loop that must touch each record), `select` picks the ones to keep (all of a
+        buffer at once, or one by one: `_select_each`), and only those are sliced."""
         header = struct.Struct(order + "IIII").unpack_from
         walk = PcapWalk(self._stream.read, order, chunk=CHUNK)
         n = 0
@@ -256,15 +227,16 @@ class CaptureReader:
             ends = [*heads[1:], last_end]
             first = n
             n += len(heads)
-            self._packets = n
             for i in select(linktype, buf, starts, ends):
                 head = heads[i]
                 sec, frac, _incl, orig = header(buf, head)
+                self._packets = first + i + 1  # read so far: up to this frame
                 yield _new_frame(
                     RawFrame,
                     (first + i + 1, (sec * units + frac) / units, linktype,
                      buf[head + 16 : ends[i]], orig, 0),
                 )
+            self._packets = n
         if walk.tail:
             self._warn_tail(walk.tail, n)
         self._note_stream()
