@@ -70,14 +70,26 @@ class PlainFile:
 
     problem: str | None = None
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, limit: int | None = None) -> None:
         self._raw = raw
+        self._left = limit
+        """Bytes still allowed from here (None: to the end of the file)."""
 
     @property
     def raw(self) -> BinaryIO:
         return self._raw
 
     def read(self, n: int) -> bytes:
+        if self._left is not None:
+            n = min(n, self._left)
+            if n <= 0:
+                return b""
+            got = self._read(n)
+            self._left -= len(got)
+            return got
+        return self._read(n)
+
+    def _read(self, n: int) -> bytes:
         first = self._raw.read(n)
         if len(first) >= n or not first:
             return first

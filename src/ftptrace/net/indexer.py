@@ -178,24 +178,14 @@ def _exact(pipe: IO[bytes], size: int) -> bytes:
 def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> None:
     import numpy as np
 
+    from ftptrace.net.capture_file import PlainFile
     from ftptrace.net.pcap_walk import PcapWalk
     from ftptrace.net.prefilter import CLASSIFIED_LINKTYPES, classify
 
     with open(path, "rb") as fh:
         fh.seek(24)
-        left = size - 24
-
-        def read(n: int) -> bytes:
-            # Never past the size the parent mapped: the file may grow while we read.
-            nonlocal left
-            got = fh.read(min(n, left)) if left > 0 else b""
-            while len(got) < min(n, left):
-                more = fh.read(min(n, left) - len(got))
-                if not more:
-                    break
-                got += more
-            left -= len(got)
-            return got
+        # Never past the size the parent mapped: the file may grow while we read.
+        read = PlainFile(fh, limit=size - 24).read
 
         walk = PcapWalk(read, order)
         for buf, base, heads, last_end in walk:
