@@ -1,4 +1,5 @@
-"""The replay's fast path (`fastpath.feed_frames`) builds the trace the full path builds.
+"""The replay's fast path (`fastpath.feed_batches`, `feed_frames`) builds the trace the
+full path builds.
 
 `replay.read_trace` without a collector routes plain ACKs of known connections straight to
 `TraceBuilder.feed_plain` and only counts SYN/FIN/RST segments of unrelated connections
@@ -63,6 +64,13 @@ def fast(path: Path) -> Trace:
     return read_trace(path)
 
 
+def fast_per_frame(path: Path) -> Trace:
+    """The fast path frame by frame (`feed_frames`, what pcapng files take), for a classic
+    pcap too: the reader offers no batches, so `read_trace` iterates its frames."""
+    with mock.patch.object(pcap_module.CaptureReader, "batches", lambda _self: None):
+        return read_trace(path)
+
+
 def full(path: Path) -> Trace:
     return read_trace(path, collector=lambda _pkt: None)
 
@@ -107,6 +115,29 @@ def test_shipped_capture_fast_path_equals_full_path(
     got = fast(capture)
     assert_same(got, full(capture))
     assert_same(got, unfiltered_trace(capture))
+    assert_same(got, fast_per_frame(capture))
+
+
+def test_classic_pcap_is_fed_a_buffer_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`read_trace` takes `feed_batches` for classic pcap (gzip too), `feed_frames` for
+    pcapng: the equality tests above then cover both."""
+    import ftptrace.replay as replay_module
+
+    taken: list[str] = []
+    for name in ("feed_batches", "feed_frames"):
+        method = getattr(replay_module, name)
+
+        def spy(*args: Any, _m: Any = method, _n: str = name) -> None:
+            taken.append(_n)
+            _m(*args)
+
+        monkeypatch.setattr(replay_module, name, spy)
+    monkeypatch.chdir(ROOT)
+    for capture in CAPTURES:
+        taken.clear()
+        fast(capture)
+        pcapng = ".pcapng" in capture.suffixes
+        assert taken == ["feed_frames" if pcapng else "feed_batches"], capture
 
 
 def test_fast_path_is_taken_on_shipped_captures(
@@ -398,6 +429,7 @@ def check_paths_agree(path: Path) -> Trace:
     got = fast(path)
     assert_same(got, full(path))
     assert_same(got, unfiltered_trace(path))
+    assert_same(got, fast_per_frame(path))
     return got
 
 

@@ -19,6 +19,7 @@ import struct
 from collections.abc import Iterable, Set
 
 from ftptrace.net.decode import decode
+from ftptrace.net.frame_batch import FrameBatch
 from ftptrace.net.pcap import RawFrame
 from ftptrace.trace import TraceBuilder
 
@@ -56,3 +57,33 @@ def feed_frames(frames: Iterable[RawFrame], builder: TraceBuilder, ports: Set[in
         pkt = decode(linktype, data, ts, frame, ports)
         if pkt is not None:
             feed(pkt)
+
+
+def feed_batches(batches: Iterable[FrameBatch], builder: TraceBuilder, ports: Set[int]) -> None:
+    """`feed_frames` over described buffers (`net.frame_batch`): the same decisions, read
+    from each row's fields instead of unpacked from the frame, which is sliced only when
+    it must be decoded."""
+    feed = builder.feed
+    feed_plain = builder.feed_plain
+    feed_unrelated = builder.feed_unrelated
+    known = builder.by_wire_key
+    for data, units, linktype, rows, _last in batches:
+        for (
+            frame, off, sec, frac, incl, _orig, _kind, tcp, flags, ttl, seq, ack, p0, p1,
+            sport, dport,
+        ) in rows:
+            ts = (sec * units + frac) / units
+            if tcp:
+                entry = known.get(data[off + 42 : off + 54])  # IPv4 addresses, TCP ports
+                if entry is not None:
+                    if flags & _NOT_PLAIN == 0x10 and feed_plain(
+                        entry[0], entry[1], ts, frame, seq, ack, data[off + p0 : off + p1], ttl
+                    ):
+                        continue
+                elif flags & _SYN_FIN_RST and feed_unrelated(
+                    sport, dport, flags, data[off + p0 : off + min(p1, p0 + 4)], ts
+                ):
+                    continue
+            pkt = decode(linktype, data[off + 16 : off + 16 + incl], ts, frame, ports)
+            if pkt is not None:
+                feed(pkt)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ftptrace.diagnose.findings import Finding
 from ftptrace.diagnose.rules import diagnose
 from ftptrace.errors import CaptureError
-from ftptrace.fastpath import feed_frames
+from ftptrace.fastpath import feed_batches, feed_frames
 from ftptrace.model import CaptureInfo, Session, Trace
 from ftptrace.net.decode import decode, port_prefilter
 from ftptrace.net.pcap import open_capture
@@ -72,7 +72,10 @@ def read_trace(
         reader.keep = prefilter
         if prefilter.batched:
             reader.keep_batch = prefilter
-        if collector is None:
+        batches = reader.batches() if collector is None else None
+        if batches is not None:
+            feed_batches(batches, builder, ports)
+        elif collector is None:
             feed_frames(reader, builder, ports)
         else:
             build, collect = builder.feed, collector

@@ -5,16 +5,17 @@ the file and walking its records — the one loop that must touch every record, 
 included — before a single kept frame is decoded. That work does not depend on the
 analysis, except for the live port set, so a second process can do it while the main
 process decodes and builds the trace: the helper reads the file, finds every record and
-classifies it (`net.prefilter.classify`: dropped, kept, or kept if a port is in the set);
-the main process maps the file, applies the live port set (`PortPrefilter.pick`) and
-slices only the frames it keeps. Same frames, numbers and warnings as the in-process
+describes it (`net.frame_batch.describe`: the prefilter's verdict — dropped, kept, or kept
+if a port is in the set — and the header fields the fast path reads); the main process
+maps the file, applies the live port set (`PortPrefilter.pick_rows`) and slices only what
+it needs of the frames it keeps. Same frames, numbers and warnings as the in-process
 reader; used only for plain (not gzip) classic pcap files of HELPER_MIN_BYTES or more.
 
 Messages, helper → parent on the helper's stdout (little-endian):
 
-* ``C`` base:int64 count:int32, then count × int64 record offsets in the file,
-  count × uint8 kinds (0 drop, 1 keep, 2 depends on the ports), count × uint16 source
-  ports, count × uint16 destination ports;
+* ``C`` base:int64 count:int32, then count rows of `net.frame_batch.ROW` (packed,
+  little-endian): each record's frame number, file offset, header fields, prefilter kind
+  and ports, and the TCP fields the fast path reads;
 * ``E`` length:int32 text: the end; text is the damaged-tail note, or empty;
 * ``X`` length:int32 text: the helper failed (the parent raises CaptureError).
 """
@@ -28,11 +29,13 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ftptrace.errors import CaptureError
 from ftptrace.net.pcap import HELPER_MIN_BYTES as _PCAP_MIN
-from ftptrace.net.pcap import RawFrame
+
+if TYPE_CHECKING:
+    from ftptrace.net.frame_batch import FrameBatch
 
 HELPER_MIN_BYTES = _PCAP_MIN
 """Smaller files are read in process: starting a helper (an interpreter and numpy) costs
@@ -40,8 +43,6 @@ more than it saves below a few tens of megabytes."""
 
 _CHUNK_HEAD = struct.Struct("<qi")
 _LEN = struct.Struct("<i")
-_KIND_KEEP, _KIND_DEPENDS = 1, 2  # 0: dropped whatever the ports
-_new_frame = tuple.__new__
 _RELEASE_BYTES = 4 << 20
 
 
@@ -51,9 +52,9 @@ class HelperUnavailable(CaptureError):
 
 
 class Picker(Protocol):
-    """What the parent needs from the prefilter (`net.prefilter.PortPrefilter.pick`)."""
+    """What the parent needs from the prefilter (`net.prefilter.PortPrefilter.pick_rows`)."""
 
-    def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]: ...
+    def pick_rows(self, rows: Any, first: int) -> Iterator[Any]: ...
 
 
 def worth_a_helper(size: int, min_bytes: int = HELPER_MIN_BYTES) -> bool:
@@ -89,11 +90,14 @@ class IndexedPcap:
             raise
         self._order = order
 
-    def frames(self, picker: Picker, units: int, linktype: int) -> Iterator[RawFrame]:
-        """The frames of the records `picker` keeps, numbered as in the file."""
+    def batches(self, picker: Picker, units: int, linktype: int) -> Iterator[FrameBatch]:
+        """One `FrameBatch` per buffer the helper described: its kept rows, sliced from
+        the mapped file. `packets` counts a buffer's records once its rows are consumed."""
         import numpy as np
 
-        header = struct.Struct(self._order + "IIII").unpack_from
+        from ftptrace.net.frame_batch import FrameBatch, row_dtype
+
+        dtype = row_dtype()
         data = self._map
         pipe = self._proc.stdout
         assert pipe is not None
@@ -104,26 +108,12 @@ class IndexedPcap:
                 tag = pipe.read(1)
                 if tag == b"C":
                     _base, count = _CHUNK_HEAD.unpack(_exact(pipe, _CHUNK_HEAD.size))
-                    body = _exact(pipe, count * 13)
-                    heads = np.frombuffer(body, dtype="<i8", count=count).tolist()
-                    kind = np.frombuffer(body, dtype=np.uint8, count=count, offset=count * 8)
-                    sport = np.frombuffer(body, dtype="<u2", count=count, offset=count * 9)
-                    dport = np.frombuffer(body, dtype="<u2", count=count, offset=count * 11)
+                    rows = np.frombuffer(_exact(pipe, count * dtype.itemsize), dtype=dtype)
                     if count:  # every record before this chunk has been handled
-                        done = self._release(done, heads[0])
+                        done = self._release(done, int(rows["off"][0]))
                     first = n
                     n += count
-                    certain = kind == _KIND_KEEP
-                    depends = kind == _KIND_DEPENDS
-                    for i in picker.pick(certain, depends, sport, dport):
-                        head = heads[i]
-                        sec, frac, incl, orig = header(data, head)
-                        self.packets = first + i + 1  # read so far: up to this frame
-                        yield _new_frame(
-                            RawFrame,
-                            (first + i + 1, (sec * units + frac) / units, linktype,
-                             data[head + 16 : head + 16 + incl], orig, 0),
-                        )
+                    yield FrameBatch(data, units, linktype, picker.pick_rows(rows, first), n)
                     self.packets = n
                 elif tag in (b"E", b"X"):
                     (size,) = _LEN.unpack(_exact(pipe, _LEN.size))
@@ -176,11 +166,9 @@ def _exact(pipe: IO[bytes], size: int) -> bytes:
 
 
 def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> None:
-    import numpy as np
-
     from ftptrace.net.capture_file import PlainFile
+    from ftptrace.net.frame_batch import describe
     from ftptrace.net.pcap_walk import PcapWalk
-    from ftptrace.net.prefilter import CLASSIFIED_LINKTYPES, classify
 
     with open(path, "rb") as fh:
         fh.seek(24)
@@ -188,20 +176,12 @@ def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> N
         read = PlainFile(fh, limit=size - 24).read
 
         walk = PcapWalk(read, order)
+        n = 0
         for buf, base, heads, last_end in walk:
-            count = len(heads)
-            offsets = np.array(heads, dtype="<i8") + base
-            if linktype in CLASSIFIED_LINKTYPES:
-                starts = [h + 16 for h in heads]
-                ends = [*heads[1:], last_end]
-                certain, depends, sport, dport = classify(linktype, buf, starts, ends)
-                kind = depends.astype(np.uint8) * _KIND_DEPENDS + certain.astype(np.uint8)
-                sp, dp = sport.astype("<u2"), dport.astype("<u2")
-            else:
-                kind = np.full(count, _KIND_KEEP, dtype=np.uint8)
-                sp = dp = np.zeros(count, dtype="<u2")
-            out.write(b"C" + _CHUNK_HEAD.pack(base, count))
-            out.write(offsets.tobytes() + kind.tobytes() + sp.tobytes() + dp.tobytes())
+            rows = describe(linktype, buf, heads, last_end, order=order, first=n, shift=base)
+            n += len(heads)
+            out.write(b"C" + _CHUNK_HEAD.pack(base, len(heads)))
+            out.write(rows.tobytes())  # ROW spells out little-endian fields
         tail = (walk.tail or "").encode()
         out.write(b"E" + _LEN.pack(len(tail)) + tail)
         out.flush()

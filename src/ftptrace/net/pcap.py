@@ -17,7 +17,6 @@ The writer for live captures is `net.pcapng_writer.PcapngWriter` (importable fro
 
 from __future__ import annotations
 
-import itertools
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from ftptrace.net.pcapng_blocks import NG, idb_options
 from ftptrace.net.pcapng_writer import PcapngWriter as PcapngWriter  # re-exported
 
 if TYPE_CHECKING:
+    from ftptrace.net.frame_batch import FrameBatch
     from ftptrace.net.indexer import IndexedPcap
 
 HELPER_MIN_BYTES = 64 << 20
@@ -90,10 +90,11 @@ class CaptureReader:
         (frame numbers still count it). See `net.decode.port_prefilter`."""
         self.keep_batch: BatchKeep | None = None
         """Optional batch form of `keep` for classic pcap, set before iterating: its
-        `select(linktype, buf, starts, ends)` yields the indices of the records to keep,
-        in order, and may look at state the consumer changes between two frames. See
-        `net.prefilter.PortPrefilter`. A large plain file is then indexed by a helper
-        process (`net.indexer`) when the machine has a second core."""
+        `pick_rows(rows, first)` yields the records to keep of a buffer described by
+        `net.frame_batch.describe`, in order, and may look at state the consumer changes
+        between two frames. See `net.prefilter.PortPrefilter`. A large plain file is then
+        described by a helper process (`net.indexer`) when the machine has a second core,
+        and `batches()` hands the buffers over whole."""
         self.helper_min_bytes = HELPER_MIN_BYTES
         """Smallest plain pcap indexed by a helper process (tests lower it)."""
         raw = open_regular(path, self.name)
@@ -107,6 +108,8 @@ class CaptureReader:
         self._stream: Gunzip | PlainFile = Gunzip(raw) if self._gz else PlainFile(raw)
         try:
             self._frames: Iterator[RawFrame] | None = None
+            self._batches: Iterator[FrameBatch] | None = None
+            self._pcap_args: tuple[str, int, int] | None = None
             self._open = self._start()
         except BaseException:
             self._stream.close()
@@ -135,6 +138,7 @@ class CaptureReader:
             if major != 2:
                 raise self._fail(f"unsupported pcap version {major}")
             network = struct.unpack_from(order + "I", start, 20)[0]
+            self._pcap_args = (order, units, network & 0xFFFF)
             return lambda: self._pcap(order, units, network & 0xFFFF)
         if magic == _PCAPNG_SHB:
             self.format = "pcapng"
@@ -161,24 +165,77 @@ class CaptureReader:
         # Called at the first frame, after the caller has set `keep`/`keep_batch`.
         batch = self.keep_batch
         if batch is not None:
-            indexed = self._indexer(order, linktype)
-            if indexed is not None:
-                from ftptrace.net.indexer import HelperUnavailable
+            return self._frames_of(self._pcap_batches(order, units, linktype, batch))
+        return self._pcap_walked(order, units, linktype)
 
-                self._indexed = indexed
-                indexed.on_end = self._indexed_end
-                frames = indexed.frames(batch, units, linktype)
-                try:  # the first frame tells whether the helper runs at all
-                    first = next(frames)
-                except StopIteration:
-                    return iter(())
-                except HelperUnavailable:
-                    self._indexed = None  # nothing was read: read in process instead
-                    indexed.close()
-                else:
-                    return itertools.chain((first,), frames)
-            return self._pcap_walked(order, units, linktype, batch.select)
-        return self._pcap_walked(order, units, linktype, self._select_each)
+    def batches(self) -> Iterator[FrameBatch] | None:
+        """The kept frames a buffer at a time (`net.frame_batch`), for a consumer that reads
+        the described fields instead of slicing every frame (`fastpath.feed_batches`);
+        None when this capture is not read that way (pcapng, no `keep_batch`): iterate the
+        reader instead. Either way, not both: the frames are read once."""
+        if self._pcap_args is None or self.keep_batch is None or self._frames is not None:
+            return None
+        self._frames = iter(())
+        self._batches = self._pcap_batches(*self._pcap_args, self.keep_batch)
+        return self._batches
+
+    def _frames_of(self, batches: Iterator[FrameBatch]) -> Iterator[RawFrame]:
+        """`RawFrame`s of the kept rows of `batches`."""
+        for data, units, linktype, rows, _last in batches:
+            for row in rows:
+                frame, off, sec, frac, incl, orig = row[:6]
+                self._packets = frame  # read so far: up to this frame
+                yield _new_frame(
+                    RawFrame,
+                    (frame, (sec * units + frac) / units, linktype,
+                     data[off + 16 : off + 16 + incl], orig, 0),
+                )
+
+    def _pcap_batches(
+        self, order: str, units: int, linktype: int, keep: BatchKeep
+    ) -> Iterator[FrameBatch]:
+        """Classic pcap described a buffer at a time: by a helper process for a large
+        plain file (`net.indexer`; started now, not at the first batch), else here."""
+        indexed = self._indexer(order, linktype)
+        if indexed is not None:
+            self._indexed = indexed
+            indexed.on_end = self._indexed_end
+        return self._described(indexed, order, units, linktype, keep)
+
+    def _described(
+        self, indexed: IndexedPcap | None, order: str, units: int, linktype: int, keep: BatchKeep
+    ) -> Iterator[FrameBatch]:
+        from ftptrace.net.frame_batch import FrameBatch, describe
+
+        if indexed is not None:
+            from ftptrace.net.indexer import HelperUnavailable
+
+            described = indexed.batches(keep, units, linktype)
+            try:  # the first batch tells whether the helper runs at all
+                first = next(described)
+            except StopIteration:
+                return
+            except HelperUnavailable:
+                self._indexed = None  # nothing was read: read in process instead
+                indexed.close()
+            else:
+                yield first
+                self._packets = first.last
+                for batch in described:
+                    yield batch
+                    self._packets = batch.last
+                return
+        # `PcapWalk` finds the records (the one loop that touches each), `describe` the rest.
+        walk = PcapWalk(self._stream.read, order, chunk=CHUNK)
+        n = 0
+        for buf, _base, heads, last_end in walk:
+            rows = describe(linktype, buf, heads, last_end, order=order, first=n)
+            yield FrameBatch(buf, units, linktype, keep.pick_rows(rows, n), n + len(heads))
+            n += len(heads)
+            self._packets = n
+        if walk.tail:
+            self._warn_tail(walk.tail, n)
+        self._note_stream()
 
     def _select_each(
         self, linktype: int, buf: bytes, starts: list[int], ends: list[int]
@@ -209,16 +266,11 @@ class CaptureReader:
             self._warn_tail(tail, packets)
         self._note_stream()
 
-    def _pcap_walked(
-        self,
-        order: str,
-        units: int,
-        linktype: int,
-        select: Callable[[int, bytes, list[int], list[int]], Iterator[int]],
-    ) -> Iterator[RawFrame]:
-        """Classic pcap, a buffer at a time: `PcapWalk` finds every whole record (the one
-        loop that must touch each record), `select` picks the ones to keep (all of a
-        buffer at once, or one by one: `_select_each`), and only those are sliced."""
+    def _pcap_walked(self, order: str, units: int, linktype: int) -> Iterator[RawFrame]:
+        """Classic pcap without a batch prefilter: `PcapWalk` finds every whole record
+        (the one loop that must touch each record), the per-frame `keep` picks
+        (`_select_each`), and only those are sliced."""
+        select = self._select_each
         header = struct.Struct(order + "IIII").unpack_from
         walk = PcapWalk(self._stream.read, order, chunk=CHUNK)
         n = 0
@@ -361,7 +413,7 @@ class CaptureReader:
     @property
     def packets(self) -> int:
         """Frames read so far (kept or not)."""
-        return self._indexed.packets if self._indexed is not None else self._packets
+        return self._packets
 
     def __iter__(self) -> Iterator[RawFrame]:
         if self._frames is None:
@@ -372,9 +424,10 @@ class CaptureReader:
         return next(iter(self))
 
     def close(self) -> None:
-        close = getattr(self._frames, "close", None)
-        if close is not None:
-            close()
+        for it in (self._frames, self._batches):
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
         if self._indexed is not None:
             self._indexed.close()
         self._stream.close()

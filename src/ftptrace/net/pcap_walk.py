@@ -19,11 +19,10 @@ MAX_RECORD = 1 << 24
 class BatchKeep(Protocol):
     """A prefilter that judges many records at once (`net.prefilter.PortPrefilter`)."""
 
-    def select(
-        self, linktype: int, buf: bytes, starts: list[int], ends: list[int]
-    ) -> Iterator[int]: ...
-
-    def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]: ...
+    def pick_rows(self, rows: Any, first: int) -> Iterator[Any]:
+        """The kept rows of a `net.frame_batch.describe` record array, re-judged as the
+        consumer adds ports."""
+        ...
 
 
 class PcapWalk:

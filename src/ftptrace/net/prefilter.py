@@ -24,8 +24,8 @@ matter. `LivePorts` is a `set` that also keeps a lookup table and a log of new p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ftptrace.net.model import FIN, RST, SYN
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 _KEEP_FLAGS = SYN | FIN | RST
+_T = TypeVar("_T")
 _GREETING = b"220"
 
 
@@ -150,6 +151,34 @@ class PortPrefilter:
     def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]:
         """`select` once the records are classified (`classify`, here or in a helper
         process): indices of the records to keep, re-judged as ports are added."""
+        return self._walk(certain, depends, sport, dport, _indices, _same)
+
+    def pick_rows(self, rows: Any, first: int) -> Iterator[Any]:
+        """`pick` over a `net.frame_batch.ROW` record array whose frames are numbered
+        after `first`: the kept rows, as tuples, in order, re-judged as ports are added."""
+        kind = rows["kind"]
+        return self._walk(
+            kind == 1,
+            kind == 2,
+            rows["sport"],
+            rows["dport"],
+            lambda indices: rows[indices].tolist(),
+            lambda row: row[0] - first - 1,
+        )
+
+    def _walk(
+        self,
+        certain: Any,
+        depends: Any,
+        sport: Any,
+        dport: Any,
+        take: Callable[[Any], list[_T]],
+        index_of: Callable[[_T], int],
+    ) -> Iterator[_T]:
+        """The kept records' items (`take` turns an index array into them, `index_of`
+        gives an item's index back), yielded one at a time: after each, the records
+        further on that only depended on the port set are re-judged if the consumer
+        added ports meanwhile."""
         import numpy as np
 
         ports = self.ports
@@ -157,15 +186,15 @@ class PortPrefilter:
         ports.added.clear()
         table = ports.table
         keep = certain | (depends & (table[sport] | table[dport]))
-        order: list[int] = np.flatnonzero(keep).tolist()
+        items = take(np.flatnonzero(keep))
         present: set[int] | None = None  # ports of the records that depend on the set
         i = 0
-        while i < len(order):
-            index = order[i]
+        while i < len(items):
+            item = items[i]
             i += 1
-            yield index
+            yield item
             if ports.added:
-                # Ports added while the consumer handled `index`: records after it that
+                # Ports added while the consumer handled `item`: records after it that
                 # only depended on the port set may now be kept.
                 new = ports.added[:]
                 ports.added.clear()
@@ -173,15 +202,23 @@ class PortPrefilter:
                     present = set(sport[depends].tolist()) | set(dport[depends].tolist())
                 if present.isdisjoint(new):
                     continue  # none of this buffer's records uses them: nothing to redo
-                rest = index + 1
+                rest = index_of(item) + 1
                 hit = np.zeros(len(keep) - rest, dtype=np.bool_)
                 for port in new:
                     hit |= (sport[rest:] == port) | (dport[rest:] == port)
                 hit &= depends[rest:] & ~keep[rest:]
                 if hit.any():
                     keep[rest:] |= hit
-                    order = sorted(order[i:] + (np.flatnonzero(hit) + rest).tolist())
+                    items = sorted(items[i:] + take(np.flatnonzero(hit) + rest), key=index_of)
                     i = 0
+
+
+def _indices(indices: Any) -> list[int]:
+    return list(indices.tolist())
+
+
+def _same(index: int) -> int:
+    return index
 
 
 CLASSIFIED_LINKTYPES = frozenset({1, 101, 228})
