@@ -332,7 +332,7 @@ def _worker(mode: str, path: str) -> None:
 
 def _ftptrace_cmd() -> list[str]:
     exe = shutil.which("ftptrace")
-    return [exe] if exe else [sys.executable, "-c", "from ftptrace.cli import main; main()"]
+    return [exe] if exe else [sys.executable, "-m", "ftptrace"]
 
 
 def _tshark_counts(tsv: Path) -> Counter[str]:

@@ -1,5 +1,5 @@
 """`python -m ftptrace`: the same as the `ftptrace` command."""
 
-from ftptrace.cli import main
+from ftptrace.entry import main
 
 main()
