@@ -39,7 +39,8 @@ def stream_json(
         if writer is None:
             writer = DocumentWriter(out)
         found = diagnosis.session(session)
-        errors = errors or _has_error(found)
+        if found and not errors:  # most sessions find nothing: skip the scan
+            errors = _has_error(found)
         writer.session(session, found)
 
     trace = read_trace(path, vantage, control_ports, on_session=emit)

@@ -23,10 +23,14 @@ def passive_address(trace: Trace) -> Iterator[Finding]:
         if not ch.passive or ch.announced_ip is None:
             continue
         ann, peer = ch.announced_ip, s.server.ip
-        ev = evidence(ch.announced_ref)
+        # The usual case first, without classifying the client's address: clients are many
+        # and each new one costs a parse (`kind` caches only so many).
+        if ann == peer and not is_internal(ann):
+            continue
         client_outside = not is_internal(s.client.ip)
         if ann == peer and not (is_internal(ann) and client_outside):
             continue
+        ev = evidence(ch.announced_ref)
         if not is_internal(ann) and is_internal(peer):
             continue  # A NAT-aware server announcing its router's public address: correct.
         if is_internal(ann) and (client_outside or not is_internal(peer)):

@@ -9,15 +9,24 @@ from ftptrace.diagnose.findings import Code, Finding, Severity, Where
 from ftptrace.diagnose.hints import NAT_PORT_HINT, PASV_HINT, RANGE_HINT
 from ftptrace.diagnose.placement import never_arrived, where_active_failed, where_data_died
 from ftptrace.diagnose.registry import channels, evidence, port_list, rule
-from ftptrace.model import Outcome, Trace
+from ftptrace.model import DataChannel, Outcome, Trace
+
+
+def _who(ch: DataChannel) -> str:
+    """The channel in a summary: 'RETR x via PASV', or 'the PASV channel'."""
+    return f"{ch.command.text} via {ch.via}" if ch.command else f"the {ch.via} channel"
+
+
+def _target(ch: DataChannel) -> str:
+    return f"{ch.expected.resp_ip}:{ch.expected.resp_port}"
 
 
 @rule
 def data_failures(trace: Trace) -> Iterator[Finding]:
+    # The channel and its address are worded only for a finding: most channels raise none,
+    # and this runs for every channel of every session.
     for s, ch in channels(trace):
         conn = ch.connection
-        who = f"{ch.command.text} via {ch.via}" if ch.command else f"the {ch.via} channel"
-        target = f"{ch.expected.resp_ip}:{ch.expected.resp_port}"
         if ch.outcome is Outcome.REFUSED and conn is not None and conn.rst is not None:
             where = where_data_died(s, ch, conn)
             by = (
@@ -29,7 +38,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 code=Code.DATA_REFUSED,
                 severity=Severity.ERROR,
                 where=where,
-                summary=f"data connection for {who} to {conn.resp} refused by {by} "
+                summary=f"data connection for {_who(ch)} to {conn.resp} refused by {by} "
                 f"(RST TTL {conn.rst.ttl})",
                 hint=(
                     RANGE_HINT
@@ -72,8 +81,8 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 code=Code.DATA_SYN_UNANSWERED,
                 severity=Severity.ERROR,
                 where=where,
-                summary=f"data connection for {who} to {target}: {conn.syn_count} SYN(s), "
-                "no answer",
+                summary=f"data connection for {_who(ch)} to {_target(ch)}: "
+                f"{conn.syn_count} SYN(s), no answer",
                 hint=hint,
                 evidence=evidence(conn.syn),
             )
@@ -90,7 +99,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 code=Code.DATA_UNREACHABLE,
                 severity=Severity.ERROR,
                 where=where,
-                summary=f"data connection for {who} to {conn.resp}: ICMP {icmp.kind} "
+                summary=f"data connection for {_who(ch)} to {conn.resp}: ICMP {icmp.kind} "
                 f"from {icmp.sender}",
                 hint=PASV_HINT
                 if where is Where.SERVER_HOST
@@ -105,7 +114,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 code=Code.ACTIVE_CONNECT_FAILED,
                 severity=Severity.ERROR,
                 where=where_active_failed(s, ch),
-                summary=f"server accepted {ch.via} {target} but reported "
+                summary=f"server accepted {ch.via} {_target(ch)} but reported "
                 f"{reply.code if reply else '425'}: no connection reached the client here",
                 hint="The server could not connect back: its outbound connection is blocked "
                 "(server firewall or router egress filter), or the client's NAT has no FTP "
@@ -119,8 +128,8 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 code=Code.TRANSFER_FAILED,
                 severity=Severity.ERROR,
                 where=Where.UNKNOWN,
-                summary=f"{who}: server reported {reply.code if reply else 'failure'}; no packet "
-                "of the data connection is in this capture",
+                summary=f"{_who(ch)}: server reported {reply.code if reply else 'failure'}; "
+                "no packet of the data connection is in this capture",
                 hint="Capture on another vantage point (client and server side) to see where "
                 "the data connection died.",
                 evidence=evidence(reply.ref if reply else None),
@@ -140,7 +149,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 code=Code.TRANSFER_FAILED,
                 severity=Severity.ERROR,
                 where=Where.SERVER_HOST,
-                summary=f"{who}: server answered {reply.code} {first}".rstrip()
+                summary=f"{_who(ch)}: server answered {reply.code} {first}".rstrip()
                 + " before opening a data connection",
                 hint=hint,
                 evidence=evidence(reply.ref),
@@ -152,7 +161,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                     code=Code.TRANSFER_FAILED,
                     severity=Severity.WARNING,
                     where=Where.SERVER_HOST,
-                    summary=f"{who}: connection established but the server replied "
+                    summary=f"{_who(ch)}: connection established but the server replied "
                     f"{reply.code} {reply.text.splitlines()[0] if reply.text else ''}".rstrip(),
                     hint="The network carried the connection; the server refused the transfer "
                     "(permissions, missing file, or vsftpd 'Security: Bad IP connecting' "
@@ -174,8 +183,8 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 code=Code.DATA_NOT_CAPTURED,
                 severity=Severity.INFO,
                 where=Where.UNKNOWN,
-                summary=f"{who}: transfer completed per the replies, but its packets are not in "
-                "this capture",
+                summary=f"{_who(ch)}: transfer completed per the replies, but its packets are "
+                "not in this capture",
                 hint="The capture was probably filtered to port 21; capture without a port "
                 "filter to see data connections.",
                 evidence=evidence(ch.announced_ref),

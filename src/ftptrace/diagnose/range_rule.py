@@ -24,8 +24,10 @@ class PassiveRange:
 
     def add(self, s: Session) -> None:
         for ch in s.data_channels:
+            if not ch.passive or ch.inferred:
+                continue
             missing = never_arrived(s, ch)
-            if not ch.passive or ch.inferred or (ch.connection is None and not missing):
+            if ch.connection is None and not missing:
                 continue
             ok, bad, refs = self.by_server.setdefault(ch.expected.resp_ip, (set(), set(), []))
             if ch.outcome is Outcome.ESTABLISHED:

@@ -32,6 +32,8 @@ _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def _in_order(found: list[Finding]) -> tuple[Finding, ...]:
+    if len(found) < 2:
+        return tuple(found)  # most sessions: nothing to order, no keys to build
     return tuple(
         sorted(
             found,
