@@ -57,6 +57,11 @@ _ETH_TCP_WINDOW = 48
 to the flags)."""
 
 
+_ETH_TCP_BYTES = [*range(12, 15), *range(16, 18), *range(20, 24), *range(38, 48)]
+"""EtherType, IPv4 version/IHL, total length, fragment field, TTL, protocol; TCP sequence
+and acknowledgment numbers, data offset, flags (the ports come from `classify`)."""
+
+
 class FrameBatch(NamedTuple):
     """The kept records of one buffer: rows to read, `data` to slice them from."""
 
@@ -99,13 +104,13 @@ def describe(
     count = len(heads)
     if not count:
         return np.zeros(0, dtype=row_dtype())
-    a = np.frombuffer(buf, dtype=np.uint8)
-    last = len(a) - 1
     h = np.array(heads, dtype=np.int64)
-    rec = np.zeros(count, dtype=row_dtype())
+    rec = np.empty(count, dtype=row_dtype())
     rec["frame"] = np.arange(first + 1, first + 1 + count, dtype=np.int64)
     rec["off"] = h + shift
-    header = a[np.minimum(h[:, None] + np.arange(16), last)].view(order + "u4")
+    # Every record is whole inside `buf` (PcapWalk), so its header needs no clamping.
+    a = np.frombuffer(buf, dtype=np.uint8)
+    header = a[h[:, None] + np.arange(16)].view(order + "u4")
     rec["sec"], rec["frac"] = header[:, 0], header[:, 1]
     rec["incl"], rec["orig"] = header[:, 2], header[:, 3]
     starts = h + 16
@@ -118,8 +123,12 @@ def describe(
         rec["sport"], rec["dport"] = sport, dport
     else:
         rec["kind"] = KIND_KEEP
+        rec["sport"] = rec["dport"] = 0
     if linktype == 1:
         _describe_tcp(np, a, starts, ends, rec)
+    else:
+        for name in ("tcp", "flags", "ttl", "seq", "ack", "p0", "p1"):
+            rec[name] = 0
     return rec
 
 
@@ -127,27 +136,34 @@ def _describe_tcp(np: Any, a: Any, starts: Any, ends: Any, rec: Any) -> None:
     """Fill the TCP fields of the Ethernet/IPv4/TCP frames, with the per-frame path's
     tests: EtherType 0x0800, IPv4 version 4 and a 20-byte header (RFC 791 §3.1), protocol 6,
     not a fragment, a TCP data offset of 5 words or more (RFC 9293 §3.1) that fits in the
-    IPv4 total length (or in the captured bytes when the total length is 0: TSO)."""
-    last = len(a) - 1
-    w = a[np.minimum(starts[:, None] + np.arange(_ETH_TCP_WINDOW), last)].astype(np.int64)
+    IPv4 total length (or in the captured bytes when the total length is 0: TSO).
+
+    Only the bytes those tests and fields use are gathered (`_ETH_TCP_BYTES`); a frame
+    shorter than the window reads whatever follows it (clamped to the buffer), which its
+    length test then discards."""
+    w = a[np.minimum(starts[:, None] + np.array(_ETH_TCP_BYTES), len(a) - 1)]
+    (et0, et1, vihl, tot0, tot1, frag0, frag1, ttl, proto,
+     s0, s1, s2, s3, a0, a1, a2, a3, doff, flags) = w.T
     size = ends - starts
-    total = (w[:, 16] << 8) | w[:, 17]
-    end = np.where(total != 0, 14 + total, size)
-    doff = (w[:, 46] >> 4) << 2
+    total = (tot0.astype(np.int64) << 8) | tot1
+    end = np.where(total != 0, total + 14, size)
+    doff = (doff >> 4).astype(np.int64) << 2
     tcp = (
         (size >= _ETH_TCP_WINDOW)
-        & (w[:, 12] == 8)
-        & (w[:, 13] == 0)
-        & (w[:, 14] == 0x45)
-        & (w[:, 23] == 6)
-        & ((((w[:, 20] & 0x1F) << 8) | w[:, 21]) == 0)
+        & (et0 == 8)
+        & (et1 == 0)
+        & (vihl == 0x45)
+        & (proto == 6)
+        & ((frag0 & 0x1F) == 0)
+        & (frag1 == 0)
         & (doff >= 20)
-        & (34 + doff <= end)
+        & (doff + 34 <= end)
     )
+    u4 = np.uint32
     rec["tcp"] = tcp
-    rec["flags"] = np.where(tcp, w[:, 47], 0)
-    rec["ttl"] = np.where(tcp, w[:, 22], 0)
-    rec["seq"] = np.where(tcp, (w[:, 38] << 24) | (w[:, 39] << 16) | (w[:, 40] << 8) | w[:, 41], 0)
-    rec["ack"] = np.where(tcp, (w[:, 42] << 24) | (w[:, 43] << 16) | (w[:, 44] << 8) | w[:, 45], 0)
-    rec["p0"] = np.where(tcp, 16 + 34 + doff, 0)
-    rec["p1"] = np.where(tcp, 16 + np.minimum(end, size), 0)
+    rec["flags"] = flags * tcp
+    rec["ttl"] = ttl * tcp
+    rec["seq"] = ((s0.astype(u4) << 24) | (s1.astype(u4) << 16) | (s2.astype(u4) << 8) | s3) * tcp
+    rec["ack"] = ((a0.astype(u4) << 24) | (a1.astype(u4) << 16) | (a2.astype(u4) << 8) | a3) * tcp
+    rec["p0"] = (doff + 50) * tcp
+    rec["p1"] = (np.minimum(end, size) + 16) * tcp

@@ -13,9 +13,11 @@ reader; used only for plain (not gzip) classic pcap files of HELPER_MIN_BYTES or
 
 Messages, helper → parent on the helper's stdout (little-endian):
 
-* ``C`` base:int64 count:int32, then count rows of `net.frame_batch.ROW` (packed,
-  little-endian): each record's frame number, file offset, header fields, prefilter kind
-  and ports, and the TCP fields the fast path reads;
+* ``C`` base:int64 count:int32 sent:int32: `count` records were walked in a buffer
+  read at file offset `base`; then `sent` rows of `net.frame_batch.ROW` (packed,
+  little-endian), one per record the prefilter does not drop whatever the ports: its
+  frame number, file offset, header fields, prefilter kind and ports, and the TCP fields
+  the fast path reads;
 * ``E`` length:int32 text: the end; text is the damaged-tail note, or empty;
 * ``X`` length:int32 text: the helper failed (the parent raises CaptureError).
 """
@@ -41,7 +43,7 @@ HELPER_MIN_BYTES = _PCAP_MIN
 """Smaller files are read in process: starting a helper (an interpreter and numpy) costs
 more than it saves below a few tens of megabytes."""
 
-_CHUNK_HEAD = struct.Struct("<qi")
+_CHUNK_HEAD = struct.Struct("<qii")
 _LEN = struct.Struct("<i")
 _RELEASE_BYTES = 4 << 20
 
@@ -54,7 +56,7 @@ class HelperUnavailable(CaptureError):
 class Picker(Protocol):
     """What the parent needs from the prefilter (`net.prefilter.PortPrefilter.pick_rows`)."""
 
-    def pick_rows(self, rows: Any, first: int) -> Iterator[Any]: ...
+    def pick_rows(self, rows: Any) -> Iterator[Any]: ...
 
 
 def worth_a_helper(size: int, min_bytes: int = HELPER_MIN_BYTES) -> bool:
@@ -107,13 +109,11 @@ class IndexedPcap:
             while True:
                 tag = pipe.read(1)
                 if tag == b"C":
-                    _base, count = _CHUNK_HEAD.unpack(_exact(pipe, _CHUNK_HEAD.size))
-                    rows = np.frombuffer(_exact(pipe, count * dtype.itemsize), dtype=dtype)
-                    if count:  # every record before this chunk has been handled
-                        done = self._release(done, int(rows["off"][0]))
-                    first = n
+                    base, count, sent = _CHUNK_HEAD.unpack(_exact(pipe, _CHUNK_HEAD.size))
+                    rows = np.frombuffer(_exact(pipe, sent * dtype.itemsize), dtype=dtype)
+                    done = self._release(done, base)  # records before `base` are handled
                     n += count
-                    yield FrameBatch(data, units, linktype, picker.pick_rows(rows, first), n)
+                    yield FrameBatch(data, units, linktype, picker.pick_rows(rows), n)
                     self.packets = n
                 elif tag in (b"E", b"X"):
                     (size,) = _LEN.unpack(_exact(pipe, _LEN.size))
@@ -180,7 +180,8 @@ def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> N
         for buf, base, heads, last_end in walk:
             rows = describe(linktype, buf, heads, last_end, order=order, first=n, shift=base)
             n += len(heads)
-            out.write(b"C" + _CHUNK_HEAD.pack(base, len(heads)))
+            rows = rows[rows["kind"] != 0]  # dropped whatever the ports: not worth sending
+            out.write(b"C" + _CHUNK_HEAD.pack(base, len(heads), len(rows)))
             out.write(rows.tobytes())  # ROW spells out little-endian fields
         tail = (walk.tail or "").encode()
         out.write(b"E" + _LEN.pack(len(tail)) + tail)

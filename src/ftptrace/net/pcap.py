@@ -90,7 +90,7 @@ class CaptureReader:
         (frame numbers still count it). See `net.decode.port_prefilter`."""
         self.keep_batch: BatchKeep | None = None
         """Optional batch form of `keep` for classic pcap, set before iterating: its
-        `pick_rows(rows, first)` yields the records to keep of a buffer described by
+        `pick_rows(rows)` yields the records to keep of a buffer described by
         `net.frame_batch.describe`, in order, and may look at state the consumer changes
         between two frames. See `net.prefilter.PortPrefilter`. A large plain file is then
         described by a helper process (`net.indexer`) when the machine has a second core,
@@ -230,7 +230,7 @@ class CaptureReader:
         n = 0
         for buf, _base, heads, last_end in walk:
             rows = describe(linktype, buf, heads, last_end, order=order, first=n)
-            yield FrameBatch(buf, units, linktype, keep.pick_rows(rows, n), n + len(heads))
+            yield FrameBatch(buf, units, linktype, keep.pick_rows(rows), n + len(heads))
             n += len(heads)
             self._packets = n
         if walk.tail:

@@ -19,7 +19,7 @@ MAX_RECORD = 1 << 24
 class BatchKeep(Protocol):
     """A prefilter that judges many records at once (`net.prefilter.PortPrefilter`)."""
 
-    def pick_rows(self, rows: Any, first: int) -> Iterator[Any]:
+    def pick_rows(self, rows: Any) -> Iterator[Any]:
         """The kept rows of a `net.frame_batch.describe` record array, re-judged as the
         consumer adds ports."""
         ...

@@ -153,17 +153,20 @@ class PortPrefilter:
         process): indices of the records to keep, re-judged as ports are added."""
         return self._walk(certain, depends, sport, dport, _indices, _same)
 
-    def pick_rows(self, rows: Any, first: int) -> Iterator[Any]:
-        """`pick` over a `net.frame_batch.ROW` record array whose frames are numbered
-        after `first`: the kept rows, as tuples, in order, re-judged as ports are added."""
-        kind = rows["kind"]
+    def pick_rows(self, rows: Any) -> Iterator[Any]:
+        """`pick` over a `net.frame_batch.ROW` record array (in frame order; records the
+        prefilter drops whatever the ports may be left out): the kept rows, as tuples,
+        in order, re-judged as ports are added."""
+        import numpy as np
+
+        kind, frames = rows["kind"], rows["frame"]
         return self._walk(
             kind == 1,
             kind == 2,
             rows["sport"],
             rows["dport"],
             lambda indices: rows[indices].tolist(),
-            lambda row: row[0] - first - 1,
+            lambda row: int(np.searchsorted(frames, row[0])),
         )
 
     def _walk(
