@@ -25,6 +25,7 @@ matter. `LivePorts` is a `set` that also keeps a lookup table and a log of new p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ftptrace.net.model import FIN, RST, SYN
@@ -151,7 +152,7 @@ class PortPrefilter:
     def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]:
         """`select` once the records are classified (`classify`, here or in a helper
         process): indices of the records to keep, re-judged as ports are added."""
-        return self._walk(certain, depends, sport, dport, _indices, _same)
+        return self._walk(certain, depends, sport, dport, _indices, _same, _same)
 
     def pick_rows(self, rows: Any) -> Iterator[Any]:
         """`pick` over a `net.frame_batch.ROW` record array (in frame order; records the
@@ -159,14 +160,18 @@ class PortPrefilter:
         in order, re-judged as ports are added."""
         import numpy as np
 
-        kind, frames = rows["kind"], rows["frame"]
+        # Contiguous copies: re-judging scans them again, and strided views of the
+        # record array would be copied by every such scan (searchsorted above all).
+        kind = rows["kind"]
+        frames = np.ascontiguousarray(rows["frame"])
         return self._walk(
             kind == 1,
             kind == 2,
-            rows["sport"],
-            rows["dport"],
+            np.ascontiguousarray(rows["sport"]),
+            np.ascontiguousarray(rows["dport"]),
             lambda indices: rows[indices].tolist(),
             lambda row: int(np.searchsorted(frames, row[0])),
+            itemgetter(0),  # the frame number
         )
 
     def _walk(
@@ -177,11 +182,12 @@ class PortPrefilter:
         dport: Any,
         take: Callable[[Any], list[_T]],
         index_of: Callable[[_T], int],
+        order_of: Callable[[_T], int],
     ) -> Iterator[_T]:
         """The kept records' items (`take` turns an index array into them, `index_of`
-        gives an item's index back), yielded one at a time: after each, the records
-        further on that only depended on the port set are re-judged if the consumer
-        added ports meanwhile."""
+        gives an item's index back, `order_of` a cheaper key in the same order),
+        yielded one at a time: after each, the records further on that only depended on
+        the port set are re-judged if the consumer added ports meanwhile."""
         import numpy as np
 
         ports = self.ports
@@ -212,7 +218,7 @@ class PortPrefilter:
                 hit &= depends[rest:] & ~keep[rest:]
                 if hit.any():
                     keep[rest:] |= hit
-                    items = sorted(items[i:] + take(np.flatnonzero(hit) + rest), key=index_of)
+                    items = sorted(items[i:] + take(np.flatnonzero(hit) + rest), key=order_of)
                     i = 0
 
 
