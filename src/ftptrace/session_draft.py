@@ -18,7 +18,6 @@ from ftptrace.ftp.events import (
     Anomaly,
     CommandSent,
     DataChannelAnnounced,
-    Direction,
     Event,
     ReplyReceived,
     TlsStarted,
@@ -59,6 +58,23 @@ class DraftCommand:
     verb: str
     arg: str | None
     replies: list[Reply] = field(default_factory=list)
+    frozen: Command | None = field(default=None, repr=False, compare=False)
+    """The last `freeze()` result: a transfer command is frozen for its channel and again
+    for the session's command list; replies only ever get appended, so while their number
+    is unchanged the result is too."""
+
+    def freeze(self, b: TraceBuilder) -> Command:
+        """This command as the immutable `model.Command` (built once per state)."""
+        frozen = self.frozen
+        if frozen is None or len(frozen.replies) != len(self.replies):
+            frozen = self.frozen = Command(
+                ts=self.ts,
+                ref=b.ref(self.frame),
+                verb=self.verb,
+                arg=self.arg,
+                replies=tuple(self.replies),
+            )
+        return frozen
 
 
 @dataclass(slots=True)
@@ -103,6 +119,9 @@ class SessionDraft:
         self._chans_dropped_frame = 0
         self.current: DraftChannel | None = None
         self.anomalies: list[tuple[FrameRef, str, str]] = []
+        self._last_reply: tuple[ReplyReceived, Reply] | None = None
+        """The `Reply` built for the latest `ReplyReceived`: a 227/228/229 carrying an
+        announcement is needed again right after, by `_announce`."""
         self._anomalies_dropped = 0
         self._anomalies_dropped_frame = 0
         self.tls = False
@@ -125,26 +144,28 @@ class SessionDraft:
         self._note(frame, "capture-gap", f"{lost} bytes of the control stream missing")
 
     def _from_client(self, data: bytes, ts: float, frame: int) -> None:
-        self._handle(self.ftp.receive(Direction.TO_SERVER, data, ts, frame))
+        self._handle(self.ftp.from_client(data, ts, frame))
 
     def _from_server(self, data: bytes, ts: float, frame: int) -> None:
-        self._handle(self.ftp.receive(Direction.TO_CLIENT, data, ts, frame))
+        self._handle(self.ftp.from_server(data, ts, frame))
 
     def _handle(self, events: list[Event]) -> None:
+        # `type(ev) is` rather than isinstance: event types are final, and this runs for
+        # every control line of a capture; the commonest events are tested first.
         for ev in events:
-            if isinstance(ev, CommandSent):
-                self._command(ev)
-            elif isinstance(ev, ReplyReceived):
+            if type(ev) is ReplyReceived:
                 self._reply(ev)
-            elif isinstance(ev, DataChannelAnnounced):
+            elif type(ev) is CommandSent:
+                self._command(ev)
+            elif type(ev) is DataChannelAnnounced:
                 self._announce(ev)
-            elif isinstance(ev, TlsStarted):
+            elif type(ev) is TlsStarted:
                 self.tls = True
                 self.builder.encrypted[(self.client.ip, self.server.ip)] = self
                 # RFC 4217 §4: no reply can be read any more; the FtpSession dropped its
                 # pending commands, so drop their entries too.
                 self.by_seq.clear()
-            elif isinstance(ev, Anomaly):
+            elif type(ev) is Anomaly:
                 self._note(ev.frame, ev.kind, ev.detail)
 
     def _command(self, ev: CommandSent) -> None:
@@ -168,27 +189,30 @@ class SessionDraft:
             self.current = None
 
     def _reply(self, ev: ReplyReceived) -> None:
-        if ev.command is None:
+        sent = ev.command
+        if sent is None:
             return
-        cmd = self.by_seq.get(ev.command.seq)
+        cmd = self.by_seq.get(sent.seq)
         if cmd is None:
             return
-        reply = Reply(code=ev.code, text=ev.text, ts=ev.ts, ref=self.builder.ref(ev.frame))
-        if not ev.preliminary or len(cmd.replies) < MAX_REPLIES:
+        code = ev.code
+        reply = Reply(code=code, text=ev.text, ts=ev.ts, ref=self.builder.ref(ev.frame))
+        self._last_reply = (ev, reply)
+        if code >= 200 or len(cmd.replies) < MAX_REPLIES:  # a final reply is always kept
             cmd.replies.append(reply)
         if cmd.verb in ACTIVE_VERBS:
             for ch in reversed(self.channels):
                 if ch.announce_cmd is cmd:
                     ch.announce_reply = reply
-                    if ev.code >= 400:
+                    if code >= 400:
                         # RFC 959 §4.2: 5yz/4yz — the server will not connect to it.
                         ch.rejected = True
                         self.builder.forget(ch)
                         if self.current is ch:
                             self.current = None
                     break
-        if not ev.preliminary and ev.code >= 200:
-            self.by_seq.pop(ev.command.seq, None)
+        if code >= 200:  # final (RFC 959 §4.2.1): the command gets no more replies
+            self.by_seq.pop(sent.seq, None)
 
     def _announce(self, ev: DataChannelAnnounced) -> None:
         cmd = self.by_seq.get(ev.command.seq)
@@ -204,7 +228,10 @@ class SessionDraft:
             host = ev.host if ev.host is not None else self.client.ip
             expected = Expected(orig_ip=self.server.ip, resp_ip=host, resp_port=ev.port)
         reply = None
-        if ev.reply is not None:
+        last = self._last_reply
+        if last is not None and last[0] is ev.reply:
+            reply = last[1]
+        elif ev.reply is not None:
             reply = Reply(
                 code=ev.reply.code,
                 text=ev.reply.text,
@@ -317,7 +344,7 @@ class SessionDraft:
             tls=self.tls or self.ftp.tls,
             banner=self.ftp.banner,
             login_ok=self.ftp.login_ok,
-            commands=tuple(_freeze_cmd(c, b) for c in (*self.commands, *self._tail)),
+            commands=tuple([c.freeze(b) for c in (*self.commands, *self._tail)]),
             data_channels=channels,
             anomalies=tuple(anomalies),
             server_ttl=server_ttl,
@@ -331,7 +358,7 @@ class SessionDraft:
         b = self.builder
         baseline = server_ttl if ch.passive else client_ttl
         conn = b.connection(ch.conn, baseline) if ch.conn is not None else None
-        command = _freeze_cmd(ch.command, b) if ch.command is not None else None
+        command = ch.command.freeze(b) if ch.command is not None else None
         inferred = False
         if ch.rejected:
             outcome = Outcome.NOT_ATTEMPTED
@@ -365,7 +392,3 @@ class SessionDraft:
             connection=conn,
             matched_by=ch.matched_by,
         )
-
-
-def _freeze_cmd(c: DraftCommand, b: TraceBuilder) -> Command:
-    return Command(ts=c.ts, ref=b.ref(c.frame), verb=c.verb, arg=c.arg, replies=tuple(c.replies))

@@ -8,6 +8,7 @@ when the slow path would have reached the same parser with the same result.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -90,8 +91,9 @@ def test_plain_reply_is_none_or_the_slow_result(line: bytes) -> None:
     assert not codec.looks_binary(line)
     assert line.strip(b"\r \t")
     slow = codec.parse_reply_line(line)
-    assert (fast.code, fast.more, fast.text) == (slow.code, slow.more, slow.text)
-    assert type(fast.code) is int and type(fast.more) is bool and type(fast.text) is str
+    code, more, text = fast
+    assert (code, more, text) == (slow.code, slow.more, slow.text)
+    assert type(code) is int and type(more) is bool and type(text) is str
     assert fast == _reply_slow(line)
 
 
@@ -230,3 +232,66 @@ def test_lines_one_segment(data: bytes) -> None:
 
 def test_lines_feed_of_nothing_is_no_line() -> None:
     assert session._Lines().feed(b"") == []
+
+
+# -- a whole segment with its LF (FtpSession's one-line shortcut) -----------------------------
+
+
+@given(line=lines)
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_fast_paths_take_a_line_with_or_without_its_lf(line: bytes) -> None:
+    """`FtpSession` hands a one-line segment over with its LF, `_Lines` hands lines over
+    without: the answer must not change, and a segment of more than one line gets None."""
+    if b"\n" in line:
+        assert codec.plain_command(line + b"\n") is None
+        assert codec.plain_reply(line + b"\n") is None
+        return
+    assert codec.plain_command(line + b"\n") == codec.plain_command(line)
+    assert codec.plain_reply(line + b"\n") == codec.plain_reply(line)
+
+
+# -- the six-number address forms (PORT, 227) ------------------------------------------------
+
+_NUMBERS = st.lists(
+    st.one_of(
+        st.integers(0, 999).map(str),
+        st.sampled_from(["", " 1", "1 ", "\t2", "0001", "+1", "-1", "1_0", "٣", "256", "00"]),
+    ),
+    min_size=1,
+    max_size=8,
+).map(",".join)
+
+
+def _outcome(parse: Callable[[str], tuple[str | None, int]], text: str) -> object:
+    try:
+        return parse(text)
+    except ProtocolViolation as exc:
+        return str(exc)
+
+
+@given(text=_NUMBERS)
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_plain_six_is_none_or_the_full_result(text: str) -> None:
+    """The shortcut takes only what `_six` would accept, with the same answer."""
+    fast = codec._plain_six(text)
+    if fast is not None:
+        assert fast == codec._six(text.split(","))
+    assert _outcome(codec.parse_port, text) == _outcome(lambda t: codec._six(t.split(",")), text)
+
+
+@given(prefix=st.sampled_from(["", "Entering Passive Mode (", "=", "1,2 then ", "9,9,9,9,9,999 "]),
+       text=_NUMBERS, suffix=st.sampled_from(["", ").", " 7,8", ")"]))
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_pasv_reply_same_as_scanning_every_run(prefix: str, text: str, suffix: str) -> None:
+    """The 227 shortcut parses the run `_scan` tries first, or leaves it all to `_scan`."""
+    reply = prefix + text + suffix
+    assert _outcome(codec.parse_pasv_reply, reply) == _outcome(
+        lambda t: codec._scan(t, codec._six), reply
+    )
+
+
+def test_usual_six_number_forms_take_the_shortcut() -> None:
+    assert codec._plain_six("192,168,1,2,195,80") == ("192.168.1.2", 50000)
+    assert codec._plain_six("0,0,0,0,0,0") == ("0.0.0.0", 0)
+    assert codec._plain_six("1,2,3,4,5,256") is None  # the full path says which field
+    assert codec._plain_six("1, 2,3,4,5,6") is None

@@ -343,6 +343,70 @@ def test_password_never_in_events(tail: str) -> None:
     assert secret not in str(ev)
 
 
+def test_echo_scrubbed_longest_secret_first_as_secrets_arrive() -> None:
+    """`_scrub` applies the secrets longest first, re-sorted as each one arrives: a later,
+    longer password that contains an earlier one is masked whole, not as "****-longer"."""
+    s = FtpSession()
+    ev = run(
+        [
+            (S, b"220 x\r\n"),
+            (C, b"PASS abc\r\n"),
+            (S, b"530 no for abc\r\n"),
+            (C, b"PASS abc-longer\r\n"),
+            (S, b"530 no for abc-longer\r\n"),
+            (C, b"CWD /home/abc-longer\r\n"),  # a password typed as another argument
+            (S, b"550 /home/abc-longer: no\r\n"),
+        ],
+        s,
+    )
+    texts = [r.text for r in of(ev, ReplyReceived)]
+    assert texts == ["x", "no for ****", "no for ****", "/home/****: no"]
+    assert [c.arg for c in of(ev, CommandSent)] == ["****", "****", "/home/****"]
+    assert "abc" not in repr(ev) and "longer" not in repr(ev)
+
+
+def test_no_secret_no_scrub() -> None:
+    """Before any PASS/ACCT nothing is replaced, not even text that looks like the mask."""
+    (r,) = of(run([(S, b"220 **** abc\r\n")]), ReplyReceived)
+    assert r.text == "**** abc"
+
+
+def test_one_line_segments_match_the_line_splitter() -> None:
+    """A segment that is one whole line skips `_Lines`; the same bytes split before the LF
+    (so they go through `_Lines`) give the same events, for every kind of line."""
+    segments = [
+        b"220 (vsFTPd 3.0.3)\r\n",
+        b"USER anonymous\r\n",
+        b"331 Please specify the password.\n",  # bare LF (RFC 1123 §4.1.2.13)
+        b"PASS guest@\r\n",
+        b"230-Welcome\r\n",  # a multi-line reply starts: not a one-line reply
+        b"230 guest@ logged in\r\n",
+        b"PASV\r\n",
+        b"227 Entering Passive Mode (10,0,0,1,4,1).\r\n",
+        b"PORT 10,0,0,2,4,2\r\n",
+        b"200 PORT ok\r\n",
+        b"CWD \xc3\xa9\r\n",  # UTF-8: the full parser
+        b"250 ok\r\r\n",
+        b"\r\n",
+        b"NOOP\r\n",
+        b"200 " + b"x" * (sess.MAX_LINE - 4) + b"\n",  # MAX_LINE exactly: not cut
+        b"NOOP\r\n",
+        b"200 " + b"x" * (sess.MAX_LINE - 3) + b"\n",  # one over: cut
+    ]
+    a, b = FtpSession(), FtpSession()
+    ev_whole: list[Event] = []
+    ev_split: list[Event] = []
+    for i, seg in enumerate(segments):
+        d = C if seg[:1].isalpha() or seg == b"\r\n" else S
+        ev_whole += a.receive(d, seg, float(i), i + 1)
+        for part in (seg[:-1], seg[-1:]):
+            ev_split += b.receive(d, part, float(i), i + 1)
+    assert ev_whole == ev_split
+    assert [type(e) for e in ev_whole] == [type(e) for e in ev_split]
+    assert "line-too-long" in anomalies(ev_whole)
+    assert (a.user, a.login_ok, a.banner) == (b.user, b.login_ok, b.banner)
+
+
 def test_mask_hides_length() -> None:
     a = run([(C, b"PASS a\r\n")])
     b = run([(C, b"PASS a-much-longer-password\r\n")])
@@ -367,7 +431,7 @@ def test_buffer_bounded_without_newline() -> None:
     for i in range(200):
         ev += s.receive(S, b"x" * 10_000, float(i), i)
     assert anomalies(ev) == ["line-too-long", "bad-reply-line"]
-    assert all(len(lines._buf) <= sess.MAX_LINE for lines in s._lines.values())
+    assert all(len(lines.buf) <= sess.MAX_LINE for lines in (s._client_lines, s._server_lines))
 
 
 def test_exact_max_line_is_not_cut() -> None:

@@ -108,15 +108,19 @@ def looks_binary(line: bytes) -> bool:
     return len(raw.translate(None, _CONTROL)) != len(raw)
 
 
-_PLAIN_COMMAND = re.compile(rb"([A-Za-z]{1,16})(?:( )([\t\x20-\x7e]*))?\r?")
-_PLAIN_REPLY = re.compile(rb"([1-6][0-9][0-9])(?:([ -])([\t\x20-\x7e]*))?\r?")
+# The line end is optional: the session hands over a line split off by `_Lines` (no LF), or
+# a whole segment that is one line with its LF, unsplit (`FtpSession.from_client/_server`).
+# Neither character class takes CR or LF, so a match is always exactly one line.
+_PLAIN_COMMAND = re.compile(rb"([A-Za-z]{1,16})(?:( )([\t\x20-\x7e]*))?\r?\n?")
+_PLAIN_REPLY = re.compile(rb"([1-6][0-9][0-9])(?:([ -])([\t\x20-\x7e]*))?\r?\n?")
 
 
 def plain_command(line: bytes) -> tuple[str, str | None] | None:
     """`parse_command_line` for the usual line, printable ASCII: one regex, same result.
 
     None when the line is anything else (empty, binary, Telnet commands, UTF-8, a bad
-    verb); the caller then takes the full path, which judges and reports it.
+    verb); the caller then takes the full path, which judges and reports it. The line may
+    end in CRLF, CR, LF or nothing.
     """
     m = _PLAIN_COMMAND.fullmatch(line)
     if m is None:
@@ -125,13 +129,18 @@ def plain_command(line: bytes) -> tuple[str, str | None] | None:
     return verb.decode("ascii").upper(), (arg.decode("ascii") if sep else None)
 
 
-def plain_reply(line: bytes) -> ReplyLine | None:
-    """`parse_reply_line` for a printable-ASCII line that is surely not binary; else None."""
+def plain_reply(line: bytes) -> tuple[int, bool, str] | None:
+    """`parse_reply_line` for a printable-ASCII line that is surely not binary; else None.
+
+    The line may end in CRLF, CR, LF or nothing, as for `plain_command`. The result is a
+    plain (code, more, text) tuple, equal to the `ReplyLine` the full parser returns: it is
+    built for nearly every reply, and a NamedTuple costs twice the whole match.
+    """
     m = _PLAIN_REPLY.fullmatch(line)
     if m is None:
         return None
     code, sep, text = m.groups()
-    return ReplyLine(int(code), sep == b"-", text.decode("ascii") if text else "")
+    return int(code), sep == b"-", text.decode("ascii") if text else ""
 
 
 def parse_command_line(line: bytes) -> tuple[str, str | None]:
@@ -266,6 +275,20 @@ def _six(nums: list[str]) -> tuple[str, int]:
     return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}", b[4] * 256 + b[5]
 
 
+_PLAIN_SIX = re.compile(r"[0-9]{1,3}(?:,[0-9]{1,3}){5}")
+
+
+def _plain_six(text: str) -> tuple[str, int] | None:
+    """`_six(text.split(","))` for the form nearly every PORT and 227 uses: six 1-3 digit
+    numbers, no blanks. None for anything else, which `_six` then parses or rejects."""
+    if _PLAIN_SIX.fullmatch(text) is None:
+        return None
+    b = [int(n) for n in text.split(",")]
+    if max(b) > 255:
+        return None
+    return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}", b[4] * 256 + b[5]
+
+
 def _six_text(host: str, port: int) -> str:
     _check_port(port)
     return ",".join([*_octets(_ipv4(host)), str(port >> 8), str(port & 0xFF)])
@@ -277,7 +300,8 @@ def _octets(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
 
 def parse_port(arg: str) -> tuple[str, int]:
     """PORT h1,h2,h3,h4,p1,p2 (RFC 959 §4.1.2)."""
-    return _six(arg.split(","))
+    plain = _plain_six(arg)
+    return plain if plain is not None else _six(arg.split(","))
 
 
 def format_port(host: str, port: int) -> str:
@@ -305,7 +329,9 @@ def _scan(text: str, parse: Callable[[list[str]], T]) -> T:
 
 def parse_pasv_reply(text: str) -> tuple[str, int]:
     """The address in a 227 reply's text, wherever the six numbers stand (RFC 1123 §4.1.2.6)."""
-    return _scan(text, _six)
+    first = _RUN.search(text)  # the run `_scan` tries first
+    plain = _plain_six(first.group(0)) if first is not None else None
+    return plain if plain is not None else _scan(text, _six)
 
 
 def format_pasv_reply(host: str, port: int) -> str:

@@ -3,12 +3,17 @@
 Every event carries `ts` (seconds since the epoch) and `frame` (the capture frame that
 completed it, 0 when live). Credentials never reach an event: `CommandSent.arg` is already
 masked for PASS/ACCT/ADAT (see `ftp.codec.mask_argument`).
+
+Events are immutable `NamedTuple`s rather than frozen dataclasses: a replay builds one or
+two per control segment, and a frozen dataclass's `__init__` (one `object.__setattr__` per
+field) cost about four times as much as a tuple. Read fields by name; equality is a
+tuple's, so compare events of one type only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Direction(StrEnum):
@@ -18,28 +23,32 @@ class Direction(StrEnum):
     TO_CLIENT = "to_client"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CommandSent:
-    """The client sent one command line (RFC 959 §4.1, §5.3.1)."""
+class CommandSent(NamedTuple):
+    """The client sent one command line (RFC 959 §4.1, §5.3.1).
+
+    `seq` is the position of this command in the session (0-based), so replies can point
+    back at it.
+    """
 
     ts: float
     frame: int
     verb: str
     arg: str | None
     seq: int
-    """Position of this command in the session (0-based), so replies can point back at it."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReplyReceived:
-    """The server sent one complete reply, multi-line replies joined (RFC 959 §4.2)."""
+class ReplyReceived(NamedTuple):
+    """The server sent one complete reply, multi-line replies joined (RFC 959 §4.2).
+
+    `command` is the command this reply answers, or None (the 220 greeting, or an
+    unsolicited reply).
+    """
 
     ts: float
     frame: int
     code: int
     text: str
     command: CommandSent | None
-    """The command this reply answers, or None (the 220 greeting, or an unsolicited reply)."""
 
     @property
     def preliminary(self) -> bool:
@@ -47,8 +56,7 @@ class ReplyReceived:
         return 100 <= self.code < 200
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DataChannelAnnounced:
+class DataChannelAnnounced(NamedTuple):
     """A data endpoint was announced: PASV/EPSV/LPSV by the server, PORT/EPRT/LPRT by the client.
 
     `host` is the announced address in canonical text form (ipaddress compressed), None
@@ -66,16 +74,14 @@ class DataChannelAnnounced:
     reply: ReplyReceived | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsStarted:
+class TlsStarted(NamedTuple):
     """AUTH TLS/SSL was accepted (234, RFC 4217 §4): from here the control stream is opaque."""
 
     ts: float
     frame: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Anomaly:
+class Anomaly(NamedTuple):
     """Something a well-behaved peer would not send; reported, never raised."""
 
     ts: float

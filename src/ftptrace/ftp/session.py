@@ -33,6 +33,9 @@ MAX_REPLY_BYTES = 64 * 1024
 MAX_PENDING = 10_000
 _MAX_SECRETS = 4
 _MIN_SECRET = 3
+_LF = 0x0A
+_MAX_SEGMENT = MAX_LINE + 1
+"""Longest segment that can be one whole line: MAX_LINE bytes and the LF."""
 
 
 # ---- RFC 959 §5.4 command-reply sequences, as data ------------------------------------
@@ -82,6 +85,10 @@ REPLY_CODES: Mapping[str, frozenset[int]] = MappingProxyType(
     {verb: frozenset(codes) for verbs, codes in _TABLE for verb in verbs.split()}
 )
 """Final and preliminary codes each verb may get besides ALWAYS_ALLOWED; unknown verbs: any."""
+_ALLOWED: dict[str, frozenset[int]] = {
+    verb: codes | ALWAYS_ALLOWED for verb, codes in REPLY_CODES.items()
+}
+"""REPLY_CODES with ALWAYS_ALLOWED folded in: one set test per reply."""
 
 _PASSIVE: Mapping[str, tuple[int, Callable[[str], tuple[str | None, int]]]] = {
     "PASV": (227, codec.parse_pasv_reply),  # RFC 959 §4.1.2
@@ -97,29 +104,34 @@ _LOGIN_VERBS = frozenset({"USER", "PASS", "ACCT"})
 
 
 class _Lines:
-    """Splits one direction's byte stream into lines, bounded by MAX_LINE."""
+    """Splits one direction's byte stream into lines, bounded by MAX_LINE.
 
-    __slots__ = ("_buf", "_discarding")
+    `buf` holds the start of an unfinished line; `discarding` is True while the rest of a
+    cut line is dropped. Both empty: the next segment starts a line (`FtpSession`'s
+    one-line shortcut needs that).
+    """
+
+    __slots__ = ("buf", "discarding")
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._discarding = False
+        self.buf = bytearray()
+        self.discarding = False
 
     def feed(self, data: bytes) -> list[tuple[bytes, bool]]:
         """Complete lines (without LF) and whether each was cut at MAX_LINE."""
-        buf = self._buf
-        if not buf and not self._discarding and 0 <= data.find(b"\n") == len(data) - 1 <= MAX_LINE:
+        buf = self.buf
+        if not buf and not self.discarding and 0 <= data.find(b"\n") == len(data) - 1 <= MAX_LINE:
             return [(data[:-1], False)]  # the usual segment: exactly one whole line
         buf += data
         out: list[tuple[bytes, bool]] = []
         start = 0
         while True:
-            if self._discarding:
+            if self.discarding:
                 nl = buf.find(b"\n", start)
                 if nl < 0:
                     start = len(buf)
                     break
-                start, self._discarding = nl + 1, False
+                start, self.discarding = nl + 1, False
                 continue
             nl = buf.find(b"\n", start, start + MAX_LINE + 1)
             if nl >= 0:
@@ -128,27 +140,30 @@ class _Lines:
             elif len(buf) - start > MAX_LINE:
                 out.append((bytes(buf[start : start + MAX_LINE]), True))
                 start += MAX_LINE
-                self._discarding = True
+                self.discarding = True
             else:
                 break
         del buf[:start]
         return out
 
     def clear(self) -> None:
-        self._buf.clear()
+        self.buf.clear()
 
 
 class FtpSession:
     """One FTP control connection, seen from the side (sans-IO, RFC 959)."""
 
     def __init__(self) -> None:
-        self._lines = {Direction.TO_SERVER: _Lines(), Direction.TO_CLIENT: _Lines()}
+        self._client_lines = _Lines()
+        self._server_lines = _Lines()
         self._binary_reported: set[Direction] = set()
         self._pending: deque[CommandSent | None] = deque()
         self._pending_overflow = False
         self._seq = 0
         self._greeted = False
         self._secrets: deque[str] = deque(maxlen=_MAX_SECRETS)
+        self._longest_first: tuple[str, ...] = ()
+        """`_secrets` as `_scrub` applies them, sorted when a secret is added, not per line."""
         # multi-line reply in progress (RFC 959 §4.2)
         self._ml_code: int | None = None
         self._ml_lines: list[str] = []
@@ -185,20 +200,57 @@ class FtpSession:
 
     def receive(self, direction: Direction, data: bytes, ts: float, frame: int) -> list[Event]:
         """Feed bytes seen in one direction; return the events they complete."""
+        if direction == Direction.TO_SERVER:
+            return self.from_client(data, ts, frame)
+        return self.from_server(data, ts, frame)
+
+    def from_client(self, data: bytes, ts: float, frame: int) -> list[Event]:
+        """`receive(Direction.TO_SERVER, ...)`, for a caller that knows the direction
+        already (a capture replay does, per stream): no per-segment direction test."""
         out: list[Event] = []
         if self._tls or not data:
             return out
-        to_server = direction == Direction.TO_SERVER
-        for line, cut in self._lines[direction].feed(data):
+        lines = self._client_lines
+        if data[-1] == _LF and not lines.buf and not lines.discarding and len(data) <= _MAX_SEGMENT:
+            # The usual segment: one whole printable command line. `plain_command` matches
+            # only a single line, so `_Lines` need not split it (the same result, faster).
+            plain = codec.plain_command(data)
+            if plain is not None:
+                self._command(plain[0], plain[1], ts, frame, out)
+                return out
+        # Only a reply (234) starts TLS, so a command line never ends the loop early.
+        for line, cut in lines.feed(data):
             if cut:
-                side = "command" if to_server else "reply"
                 self._note(
-                    out, ts, frame, "line-too-long", f"{side} line over {MAX_LINE} bytes cut"
+                    out, ts, frame, "line-too-long", f"command line over {MAX_LINE} bytes cut"
                 )
-            if to_server:
-                self._command_line(line, ts, frame, out)
-            else:
-                self._reply_line(line, ts, frame, out)
+            self._command_line(line, ts, frame, out)
+        return out
+
+    def from_server(self, data: bytes, ts: float, frame: int) -> list[Event]:
+        """`receive(Direction.TO_CLIENT, ...)`: bytes the server sent."""
+        out: list[Event] = []
+        if self._tls or not data:
+            return out
+        lines = self._server_lines
+        if (
+            data[-1] == _LF
+            and self._ml_code is None
+            and not lines.buf
+            and not lines.discarding
+            and len(data) <= _MAX_SEGMENT
+        ):
+            # The usual segment: one whole printable one-line reply (as in `from_client`).
+            plain = codec.plain_reply(data)
+            if plain is not None:
+                code, more, text = plain
+                if not more:  # else a multi-line reply starts: `_reply_line` collects it
+                    self._reply(code, text, ts, frame, out)
+                    return out
+        for line, cut in lines.feed(data):
+            if cut:
+                self._note(out, ts, frame, "line-too-long", f"reply line over {MAX_LINE} bytes cut")
+            self._reply_line(line, ts, frame, out)
             if self._tls:  # RFC 4217 §4: what follows the 234 is TLS, not FTP
                 break
         return out
@@ -213,9 +265,17 @@ class FtpSession:
 
         Longest first, so a secret that contains another is not left half shown.
         """
-        for s in sorted(self._secrets, key=len, reverse=True):
+        for s in self._longest_first:
             text = text.replace(s, codec.MASK)
         return text
+
+    def _remember_secret(self, arg: str) -> None:
+        """Keep a PASS/ACCT/ADAT argument for `_scrub`, as typed and stripped: "PASS  pw"
+        (two spaces) and a server echoing "pw" must both be caught."""
+        for secret in dict.fromkeys((arg, arg.strip())):
+            if len(secret) >= _MIN_SECRET and secret not in self._secrets:
+                self._secrets.append(secret)
+        self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
 
     def _binary(self, direction: Direction, ts: float, frame: int, out: list[Event]) -> None:
         if direction not in self._binary_reported:
@@ -237,29 +297,31 @@ class FtpSession:
     def _command_line(self, line: bytes, ts: float, frame: int, out: list[Event]) -> None:
         plain = codec.plain_command(line)
         if plain is not None:
-            verb, arg = plain
-        else:
-            if not line.strip(b"\r \t"):
-                return
-            if codec.looks_binary(line):
-                self._binary(Direction.TO_SERVER, ts, frame, out)
-                return
-            try:
-                verb, arg = codec.parse_command_line(line)
-            except ProtocolViolation as exc:
-                # Details never quote the line: it might be a mangled PASS.
-                self._note(out, ts, frame, "bad-command-line", str(exc))
-                self._push(None, ts, frame, out)  # the server will still answer it
-                return
+            self._command(plain[0], plain[1], ts, frame, out)
+            return
+        if not line.strip(b"\r \t"):
+            return
+        if codec.looks_binary(line):
+            self._binary(Direction.TO_SERVER, ts, frame, out)
+            return
+        try:
+            verb, arg = codec.parse_command_line(line)
+        except ProtocolViolation as exc:
+            # Details never quote the line: it might be a mangled PASS.
+            self._note(out, ts, frame, "bad-command-line", str(exc))
+            self._push(None, ts, frame, out)  # the server will still answer it
+            return
+        self._command(verb, arg, ts, frame, out)
+
+    def _command(self, verb: str, arg: str | None, ts: float, frame: int, out: list[Event]) -> None:
+        """One parsed command line: mask it, queue it for its replies, note an address."""
         if verb in codec.SECRET_VERBS and arg is not None:
-            # "PASS  pw" (two spaces) and a server echoing "pw" must both be caught.
-            for secret in dict.fromkeys((arg, arg.strip())):
-                if len(secret) >= _MIN_SECRET and secret not in self._secrets:
-                    self._secrets.append(secret)
+            self._remember_secret(arg)
         shown = codec.mask_argument(verb, arg)
-        # A password typed again as another command's argument is still the password.
-        shown = self._scrub(shown) if shown is not None and self._secrets else shown
-        cmd = CommandSent(ts=ts, frame=frame, verb=verb, arg=shown, seq=self._seq)
+        if shown is not None and self._longest_first:
+            # A password typed again as another command's argument is still the password.
+            shown = self._scrub(shown)
+        cmd = CommandSent(ts, frame, verb, shown, self._seq)
         self._seq += 1
         out.append(cmd)
         self._push(cmd, ts, frame, out)
@@ -303,15 +365,19 @@ class FtpSession:
 
     def _reply_line(self, line: bytes, ts: float, frame: int, out: list[Event]) -> None:
         error = ""
-        parsed = codec.plain_reply(line)
-        if parsed is not None and self._ml_code is None:
-            if parsed.more:
-                self._ml_code = parsed.code
-                self._ml_add(parsed.text)
+        plain = codec.plain_reply(line)
+        if plain is not None and self._ml_code is None:
+            code, more, text = plain
+            if more:
+                self._ml_code = code
+                self._ml_add(text)
             else:
-                self._reply(parsed.code, parsed.text, ts, frame, out)
+                self._reply(code, text, ts, frame, out)
             return
-        if parsed is None:
+        parsed: codec.ReplyLine | None
+        if plain is not None:
+            parsed = codec.ReplyLine(*plain)
+        else:
             try:
                 parsed = codec.parse_reply_line(line)
             except ProtocolViolation as exc:
@@ -379,16 +445,17 @@ class FtpSession:
             self._pending.popleft()
         if head is None:
             return None, None
-        allowed = REPLY_CODES.get(head.verb)
-        if allowed is not None and code not in allowed and code not in ALWAYS_ALLOWED:
+        allowed = _ALLOWED.get(head.verb)
+        if allowed is not None and code not in allowed:
             return head, f"{code} is not a reply RFC 959 §5.4 allows to {head.verb}"
         return head, None
 
     def _reply(self, code: int, text: str, ts: float, frame: int, out: list[Event]) -> None:
         greeted_before = self._greeted
-        text = self._scrub(text)
+        if self._longest_first:
+            text = self._scrub(text)
         cmd, unexpected = self._match(code)
-        reply = ReplyReceived(ts=ts, frame=frame, code=code, text=text, command=cmd)
+        reply = ReplyReceived(ts, frame, code, text, cmd)
         out.append(reply)
         if unexpected is not None:
             self._note(out, ts, frame, "unexpected-reply", unexpected)
@@ -410,7 +477,7 @@ class FtpSession:
         ):
             self._tls = True
             self._pending.clear()
-            for lines in self._lines.values():
-                lines.clear()
+            self._client_lines.clear()
+            self._server_lines.clear()
             self._ml_code, self._ml_lines = None, []
             out.append(TlsStarted(ts=ts, frame=frame))
