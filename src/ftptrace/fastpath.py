@@ -23,9 +23,10 @@ from ftptrace.net.frame_batch import FrameBatch
 from ftptrace.net.pcap import RawFrame
 from ftptrace.trace import TraceBuilder
 
-_FIELDS = struct.Struct("!BxH2xHBB2x8xHHIIBB").unpack_from
-"""IPv4 version/IHL, total length, fragment field, TTL, protocol; TCP ports, seq, ack,
-data offset, flags — from the IPv4 header at offset 14 of an Ethernet frame."""
+_FIELDS = struct.Struct("!BxHHHBB2x8xHHIIBB").unpack_from
+"""IPv4 version/IHL, total length, identification, fragment field, TTL, protocol; TCP
+ports, seq, ack, data offset, flags — from the IPv4 header at offset 14 of an Ethernet
+frame."""
 _NOT_PLAIN = 0x17  # SYN, FIN, RST, ACK: a plain segment has only ACK of these
 _SYN_FIN_RST = 0x07
 
@@ -34,20 +35,29 @@ def feed_frames(frames: Iterable[RawFrame], builder: TraceBuilder, ports: Set[in
     """Decode and feed every frame to `builder`, plain ACKs of known connections directly."""
     feed = builder.feed
     feed_plain = builder.feed_plain
+    feed_flagged = builder.feed_flagged
     feed_unrelated = builder.feed_unrelated
     known = builder.by_wire_key
     fields = _FIELDS
     for frame, ts, linktype, data, _orig, _iface in frames:
         if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 48:
-            vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags = fields(data, 14)
+            (vihl, tot, ip_id, frag, ttl, proto, sport, dport, seq, ack, doff, flags) = fields(
+                data, 14
+            )
             if vihl == 0x45 and proto == 6 and not frag & 0x1FFF:
                 doff = (doff >> 4) << 2
                 end = 14 + tot if tot else len(data)
                 if doff >= 20 and 34 + doff <= end:
                     entry = known.get(data[26:38])
                     if entry is not None:
-                        if flags & _NOT_PLAIN == 0x10 and feed_plain(
-                            entry[0], entry[1], ts, frame, seq, ack, data[34 + doff : end], ttl
+                        payload = data[34 + doff : end]
+                        if (
+                            feed_plain(entry[0], entry[1], ts, frame, seq, ack, payload, ttl)
+                            if flags & _NOT_PLAIN == 0x10
+                            else feed_flagged(
+                                entry[0], entry[1], ts, frame, flags, seq, ack, payload, ttl,
+                                ip_id,
+                            )
                         ):
                             continue
                     elif flags & _SYN_FIN_RST and feed_unrelated(
@@ -65,19 +75,25 @@ def feed_batches(batches: Iterable[FrameBatch], builder: TraceBuilder, ports: Se
     it must be decoded."""
     feed = builder.feed
     feed_plain = builder.feed_plain
+    feed_flagged = builder.feed_flagged
     feed_unrelated = builder.feed_unrelated
     known = builder.by_wire_key
     for data, units, linktype, rows, _last in batches:
         for (
-            frame, off, sec, frac, incl, _orig, _kind, tcp, flags, ttl, seq, ack, p0, p1,
-            sport, dport,
+            frame, off, sec, frac, incl, _orig, _kind, tcp, flags, ttl, ip_id, seq, ack, p0,
+            p1, sport, dport,
         ) in rows:
             ts = (sec * units + frac) / units
             if tcp:
                 entry = known.get(data[off + 42 : off + 54])  # IPv4 addresses, TCP ports
                 if entry is not None:
-                    if flags & _NOT_PLAIN == 0x10 and feed_plain(
-                        entry[0], entry[1], ts, frame, seq, ack, data[off + p0 : off + p1], ttl
+                    payload = data[off + p0 : off + p1]
+                    if (
+                        feed_plain(entry[0], entry[1], ts, frame, seq, ack, payload, ttl)
+                        if flags & _NOT_PLAIN == 0x10
+                        else feed_flagged(
+                            entry[0], entry[1], ts, frame, flags, seq, ack, payload, ttl, ip_id
+                        )
                     ):
                         continue
                 elif flags & _SYN_FIN_RST and feed_unrelated(

@@ -256,6 +256,30 @@ class TraceBuilder:
         st.plain(from_orig, ts, frame, seq, ack, payload, ttl)
         return True
 
+    def feed_flagged(
+        self,
+        st: ConnState,
+        from_orig: bool,
+        ts: float,
+        frame: int,
+        flags: int,
+        seq: int,
+        ack: int,
+        payload: bytes,
+        ttl: int,
+        ip_id: int,
+    ) -> bool:
+        """`feed_plain` for the other segments of a known connection: SYN (a retransmission,
+        or the port pair used again), SYN-ACK, FIN, RST. `feed` would find the same
+        connection by its endpoints and update it the same way (`ConnState.flagged`)."""
+        if self._count + 1 >= SWEEP_EVERY:
+            return False
+        self.packets += 1
+        self._now = ts
+        self._count += 1
+        st.flagged(from_orig, ts, frame, flags, seq, ack, payload, ttl, ip_id)
+        return True
+
     def _icmp(self, err: IcmpError) -> None:
         st = self._conns.get((err.quoted_src, err.quoted_dst))
         if st is None:

@@ -23,7 +23,7 @@ from ftptrace.net.prefilter import LivePorts, PortPrefilter
 from .framegen import PORT_POOL, frames, port_sets, seeds
 
 LINKTYPES = (1, 101, 228, 113)
-_FIELDS = struct.Struct("!BxH2xHBB2x8xHHIIBB")
+_FIELDS = struct.Struct("!BxHHHBB2x8xHHIIBB")
 
 
 def records(data: list[bytes], order: str, seed: int) -> tuple[bytes, list[int], int]:
@@ -45,8 +45,8 @@ def per_frame(data: bytes) -> tuple[Any, ...] | None:
     leave the frame to `decode`."""
     if data[12:14] != b"\x08\x00" or len(data) < 48:
         return None
-    vihl, tot, frag, ttl, proto, sport, dport, seq, ack, doff, flags = _FIELDS.unpack_from(
-        data, 14
+    vihl, tot, ip_id, frag, ttl, proto, sport, dport, seq, ack, doff, flags = (
+        _FIELDS.unpack_from(data, 14)
     )
     if vihl != 0x45 or proto != 6 or frag & 0x1FFF:
         return None
@@ -56,7 +56,7 @@ def per_frame(data: bytes) -> tuple[Any, ...] | None:
         return None
     payload = data[34 + doff : end]
     head = data[34 + doff : min(end, 38 + doff)]
-    return flags, ttl, seq, ack, payload, head, sport, dport
+    return flags, ttl, ip_id, seq, ack, payload, head, sport, dport
 
 
 @given(
@@ -77,7 +77,8 @@ def test_rows_match_the_frames(
     assert len(rows) == count
     tcp_seen = 0
     for i, (row, frame) in enumerate(zip(rows, data, strict=True)):
-        number, off, sec, frac, incl, orig, kind, tcp, flags, ttl, seq, ack, p0, p1, sp, dp = row
+        (number, off, sec, frac, incl, orig, kind, tcp, flags, ttl, ip_id, seq, ack, p0, p1, sp,
+         dp) = row
         assert number == first + i + 1
         assert off == heads[i] + shift
         at = off - shift
@@ -90,7 +91,7 @@ def test_rows_match_the_frames(
             tcp_seen += 1
             payload = buf[at + p0 : at + p1]
             head = buf[at + p0 : at + min(p1, p0 + 4)]
-            assert (flags, ttl, seq, ack, payload, head, sp, dp) == want
+            assert (flags, ttl, ip_id, seq, ack, payload, head, sp, dp) == want
     if linktype == 1 and count > 50:
         assert tcp_seen  # the generator makes plain TCP frames most of the time
 

@@ -37,6 +37,7 @@ ROW = [
     ("tcp", "u1"),  # 1: Ethernet + IPv4 (no options, not a fragment) + TCP, fields below valid
     ("flags", "u1"),
     ("ttl", "u1"),
+    ("ipid", "<u2"),  # IPv4 identification: told apart who sent a RST (`ConnState.rst`)
     ("seq", "<u4"),
     ("ack", "<u4"),
     ("p0", "<u4"),  # payload start, relative to `off` (may exceed p1: no payload)
@@ -49,7 +50,7 @@ send the rows' bytes as they are."""
 
 KIND_KEEP, KIND_DEPENDS = 1, 2
 
-Row = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int]
+Row = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int]
 """A `ROW` as a tuple of ints (`numpy` `tolist()` of a record array), fields in order."""
 
 _ETH_TCP_WINDOW = 48
@@ -57,9 +58,10 @@ _ETH_TCP_WINDOW = 48
 to the flags)."""
 
 
-_ETH_TCP_BYTES = [*range(12, 15), *range(16, 18), *range(20, 24), *range(38, 48)]
-"""EtherType, IPv4 version/IHL, total length, fragment field, TTL, protocol; TCP sequence
-and acknowledgment numbers, data offset, flags (the ports come from `classify`)."""
+_ETH_TCP_BYTES = [*range(12, 15), *range(16, 24), *range(38, 48)]
+"""EtherType, IPv4 version/IHL, total length, identification, fragment field, TTL,
+protocol; TCP sequence and acknowledgment numbers, data offset, flags (the ports come from
+`classify`)."""
 
 
 class FrameBatch(NamedTuple):
@@ -127,7 +129,7 @@ def describe(
     if linktype == 1:
         _describe_tcp(np, a, starts, ends, rec)
     else:
-        for name in ("tcp", "flags", "ttl", "seq", "ack", "p0", "p1"):
+        for name in ("tcp", "flags", "ttl", "ipid", "seq", "ack", "p0", "p1"):
             rec[name] = 0
     return rec
 
@@ -142,7 +144,7 @@ def _describe_tcp(np: Any, a: Any, starts: Any, ends: Any, rec: Any) -> None:
     shorter than the window reads whatever follows it (clamped to the buffer), which its
     length test then discards."""
     w = a[np.minimum(starts[:, None] + np.array(_ETH_TCP_BYTES), len(a) - 1)]
-    (et0, et1, vihl, tot0, tot1, frag0, frag1, ttl, proto,
+    (et0, et1, vihl, tot0, tot1, id0, id1, frag0, frag1, ttl, proto,
      s0, s1, s2, s3, a0, a1, a2, a3, doff, flags) = w.T
     size = ends - starts
     total = (tot0.astype(np.int64) << 8) | tot1
@@ -163,6 +165,7 @@ def _describe_tcp(np: Any, a: Any, starts: Any, ends: Any, rec: Any) -> None:
     rec["tcp"] = tcp
     rec["flags"] = flags * tcp
     rec["ttl"] = ttl * tcp
+    rec["ipid"] = ((id0.astype(np.uint16) << 8) | id1) * tcp
     rec["seq"] = ((s0.astype(u4) << 24) | (s1.astype(u4) << 16) | (s2.astype(u4) << 8) | s3) * tcp
     rec["ack"] = ((a0.astype(u4) << 24) | (a1.astype(u4) << 16) | (a2.astype(u4) << 8) | a3) * tcp
     rec["p0"] = (doff + 50) * tcp

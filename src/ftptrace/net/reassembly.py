@@ -253,12 +253,30 @@ class ConnState:
 
     def update(self, seg: Segment) -> bool:
         """Account for one segment; return True when it travels orig → resp."""
-        _ts, frame, src, _dst, flags, seq, ack, payload, ttl, ip_id = seg
+        ts, frame, src, _dst, flags, seq, ack, payload, ttl, ip_id = seg
         from_orig = src == self.orig
-        self.last_ts = _ts
         if flags & _SYN_FIN_RST_ACK == ACK:
-            self.plain(from_orig, _ts, frame, seq, ack, payload, ttl)
-            return from_orig
+            self.plain(from_orig, ts, frame, seq, ack, payload, ttl)
+        else:
+            self.flagged(from_orig, ts, frame, flags, seq, ack, payload, ttl, ip_id)
+        return from_orig
+
+    def flagged(
+        self,
+        from_orig: bool,
+        ts: float,
+        frame: int,
+        flags: int,
+        seq: int,
+        ack: int,
+        payload: bytes,
+        ttl: int,
+        ip_id: int | None,
+    ) -> None:
+        """`update` for a segment with SYN, FIN or RST (or without ACK): the handshake,
+        the close and the reset (RFC 9293 §3.5, §3.6), called directly by the fast path
+        for a connection known by its wire key."""
+        self.last_ts = ts
         if from_orig:
             if self.ttl_orig is None or not flags & SYN:
                 self.ttl_orig = ttl
@@ -278,12 +296,12 @@ class ConnState:
                 self.synack_ttl = ttl
             half = self.to_orig
         if flags & RST and self.rst is None and not self.established and not self.saw_payload:
-            self.rst = (frame, src.ip, ttl, ip_id)
+            sender = self.orig if from_orig else self.resp
+            self.rst = (frame, sender.ip, ttl, ip_id)
         if flags & FIN or flags & RST:
             self.closed = True
         if payload:
             self.saw_payload = True
         if flags & ACK:
             (self.to_orig if from_orig else self.to_resp).ack(ack)
-        half.add(seq, flags, payload, _ts, frame)
-        return from_orig
+        half.add(seq, flags, payload, ts, frame)
