@@ -88,7 +88,7 @@ def assert_same(got: Trace, want: Trace) -> None:
 def shortcuts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Counts the segments the fast path took past `decode`, by shortcut."""
     taken: Counter[str] = Counter()
-    for name in ("feed_plain", "feed_unrelated"):
+    for name in ("feed_plain", "feed_flagged", "feed_unrelated"):
         method = getattr(TraceBuilder, name)
 
         def spy(self: TraceBuilder, *args: Any, _m: Any = method, _n: str = name) -> bool:
@@ -146,7 +146,7 @@ def test_fast_path_is_taken_on_shipped_captures(
     monkeypatch.chdir(ROOT)
     for capture in CAPTURES:
         fast(capture)
-    assert shortcuts["feed_plain"] > 1000
+    assert shortcuts["feed_plain"] > 1000 and shortcuts["feed_flagged"] > 200
 
 
 class InProcessHelper:
