@@ -159,9 +159,9 @@ class InProcessHelper:
 
     def __init__(self, args: list[str], **_kwargs: Any) -> None:
         assert args[1:3] == ["-m", "ftptrace.net.indexer"]
-        path, order, linktype, size = args[3:]
+        path, order, linktype, size, units = args[3:]
         out = io.BytesIO()
-        indexer._index(path, order, int(linktype), int(size), out)
+        indexer._index(path, order, int(linktype), int(size), out, int(units))
         out.seek(0)
         self.stdout: io.BytesIO | None = out
         self.returncode = 0

@@ -78,16 +78,16 @@ def feed_batches(batches: Iterable[FrameBatch], builder: TraceBuilder, ports: Se
     feed_flagged = builder.feed_flagged
     feed_unrelated = builder.feed_unrelated
     known = builder.by_wire_key
-    for data, units, linktype, rows, _last in batches:
+    for data, linktype, rows, _last in batches:
         for (
-            frame, off, sec, frac, incl, _orig, _kind, tcp, flags, ttl, ip_id, seq, ack, p0,
-            p1, sport, dport,
+            frame, off, ts, incl, _orig, _kind, tcp, flags, ttl, ip_id, seq, ack, p0, p1,
+            sport, dport, key,
         ) in rows:
-            ts = (sec * units + frac) / units
             if tcp:
-                entry = known.get(data[off + 42 : off + 54])  # IPv4 addresses, TCP ports
+                # Sliced only when there is a payload: the frame's page stays untouched.
+                payload = data[off + p0 : off + p1] if p1 > p0 else b""
+                entry = known.get(key)
                 if entry is not None:
-                    payload = data[off + p0 : off + p1]
                     if (
                         feed_plain(entry[0], entry[1], ts, frame, seq, ack, payload, ttl)
                         if flags & _NOT_PLAIN == 0x10
@@ -97,7 +97,7 @@ def feed_batches(batches: Iterable[FrameBatch], builder: TraceBuilder, ports: Se
                     ):
                         continue
                 elif flags & _SYN_FIN_RST and feed_unrelated(
-                    sport, dport, flags, data[off + p0 : off + min(p1, p0 + 4)], ts
+                    sport, dport, flags, payload[:4], ts
                 ):
                     continue
             pkt = decode(linktype, data[off + 16 : off + 16 + incl], ts, frame, ports)

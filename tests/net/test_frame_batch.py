@@ -64,25 +64,30 @@ def per_frame(data: bytes) -> tuple[Any, ...] | None:
     seed=seeds,
     count=st.integers(1, 250),
     order=st.sampled_from("<>"),
+    units=st.sampled_from([10**6, 10**9]),
     first=st.integers(0, 10**9),
     shift=st.integers(0, 2**40),
 )
 @settings(max_examples=250, deadline=None, derandomize=True)
 def test_rows_match_the_frames(
-    linktype: int, seed: int, count: int, order: str, first: int, shift: int
+    linktype: int, seed: int, count: int, order: str, units: int, first: int, shift: int
 ) -> None:
     data = frames(seed, linktype, count)
     buf, heads, end = records(data, order, seed)
-    rows = describe(linktype, buf, heads, end, order=order, first=first, shift=shift).tolist()
+    rows = describe(
+        linktype, buf, heads, end, order=order, units=units, first=first, shift=shift
+    ).tolist()
     assert len(rows) == count
     tcp_seen = 0
     for i, (row, frame) in enumerate(zip(rows, data, strict=True)):
-        (number, off, sec, frac, incl, orig, kind, tcp, flags, ttl, ip_id, seq, ack, p0, p1, sp,
-         dp) = row
+        (number, off, ts, incl, orig, kind, tcp, flags, ttl, ip_id, seq, ack, p0, p1, sp, dp,
+         key) = row
         assert number == first + i + 1
         assert off == heads[i] + shift
         at = off - shift
-        assert (sec, frac, incl, orig) == struct.unpack_from(order + "IIII", buf, heads[i])
+        sec, frac, *lengths = struct.unpack_from(order + "IIII", buf, heads[i])
+        assert [incl, orig] == lengths
+        assert type(ts) is float and ts == (sec * units + frac) / units
         assert buf[at + 16 : at + 16 + incl] == frame
         assert kind in ((0, KIND_KEEP, KIND_DEPENDS) if linktype != 113 else (KIND_KEEP,))
         want = per_frame(frame) if linktype == 1 else None
@@ -92,12 +97,15 @@ def test_rows_match_the_frames(
             payload = buf[at + p0 : at + p1]
             head = buf[at + p0 : at + min(p1, p0 + 4)]
             assert (flags, ttl, ip_id, seq, ack, payload, head, sp, dp) == want
+            assert key == frame[26:38]
+        else:
+            assert key == bytes(12)
     if linktype == 1 and count > 50:
         assert tcp_seen  # the generator makes plain TCP frames most of the time
 
 
 def test_no_records() -> None:
-    assert len(describe(1, b"", [], 0, order="<", first=0)) == 0
+    assert len(describe(1, b"", [], 0, order="<", units=10**6, first=0)) == 0
 
 
 @given(
@@ -133,7 +141,7 @@ def test_pick_rows_keeps_what_the_per_frame_prefilter_keeps(
     batch = PortPrefilter(live)
     first = 1000
     got = []
-    rows = describe(linktype, buf, heads, end, order="<", first=first)
+    rows = describe(linktype, buf, heads, end, order="<", units=10**6, first=first)
     if sparse:
         rows = rows[rows["kind"] != 0]
     for row in batch.pick_rows(rows):
@@ -142,3 +150,27 @@ def test_pick_rows_keeps_what_the_per_frame_prefilter_keeps(
         live.update(adds.get(index, ()))
     assert got == want
     assert live == one.ports and live.added == []
+
+
+@given(
+    stamps=st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
+                    min_size=1, max_size=50),
+    units=st.sampled_from([10**6, 10**9]),
+    small=st.booleans(),
+)
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_timestamps_are_what_python_computes(
+    stamps: list[tuple[int, int]], units: int, small: bool
+) -> None:
+    """Both ways of `_timestamps` (numpy while exact, Python otherwise) give Python's
+    `(sec * units + frac) / units`, to the last bit."""
+    import numpy as np
+
+    from ftptrace.net.frame_batch import _timestamps
+
+    if small:  # nanosecond stamps early enough for the numpy way
+        stamps = [(s % 9_000_000, f % 10**9) for s, f in stamps]
+    sec = np.array([s for s, _ in stamps], dtype=np.uint32)
+    frac = np.array([f for _, f in stamps], dtype=np.uint32)
+    got = _timestamps(np, sec, frac, units).tolist()
+    assert got == [(s * units + f) / units for s, f in stamps]

@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 ROW = [
     ("frame", "<i8"),  # frame number in the file, from 1
     ("off", "<i8"),  # offset of the 16-byte record header in the batch's `data`
-    ("sec", "<u4"),  # record header: time stamp seconds, fraction, lengths
-    ("frac", "<u4"),
+    ("ts", "<f8"),  # record header: time stamp (seconds), captured and original lengths
     ("incl", "<u4"),
     ("orig", "<u4"),
     ("kind", "u1"),  # prefilter: 0 dropped, 1 kept, 2 kept if a port is in the live set
@@ -44,32 +43,34 @@ ROW = [
     ("p1", "<u4"),  # payload end (the IPv4 total length, cut at the captured length)
     ("sport", "<u2"),
     ("dport", "<u2"),
+    ("key", "V12"),  # IPv4 source and destination, TCP ports: `TraceBuilder.by_wire_key`
 ]
 """One record's description; `numpy.dtype(ROW)` is packed (no padding), so the helper can
 send the rows' bytes as they are."""
 
 KIND_KEEP, KIND_DEPENDS = 1, 2
 
-Row = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int]
-"""A `ROW` as a tuple of ints (`numpy` `tolist()` of a record array), fields in order."""
+Row = tuple[Any, ...]
+"""A `ROW` as a tuple (`numpy` `tolist()` of a record array: ints, the time stamp a float,
+the key bytes), fields in order."""
 
 _ETH_TCP_WINDOW = 48
 """Bytes of an Ethernet frame the fast path reads: 14 (Ethernet) + 20 (IPv4) + 14 (TCP up
 to the flags)."""
 
 
-_ETH_TCP_BYTES = [*range(12, 15), *range(16, 24), *range(38, 48)]
+_ETH_TCP_BYTES = [*range(12, 15), *range(16, 24), *range(38, 48), *range(26, 38)]
 """EtherType, IPv4 version/IHL, total length, identification, fragment field, TTL,
 protocol; TCP sequence and acknowledgment numbers, data offset, flags (the ports come from
-`classify`)."""
+`classify`); then the 12 bytes of addresses and ports, the connection's wire key."""
+_KEY_AT = 21
+"""Where the wire key starts among `_ETH_TCP_BYTES`."""
 
 
 class FrameBatch(NamedTuple):
     """The kept records of one buffer: rows to read, `data` to slice them from."""
 
     data: bytes | mmap.mmap
-    units: int
-    """Time stamp fraction units per second (10**6 or 10**9)."""
     linktype: int
     rows: Iterator[Row]
     """Kept records in file order; a generator that re-judges the records after the one it
@@ -91,6 +92,7 @@ def describe(
     last_end: int,
     *,
     order: str,
+    units: int,
     first: int,
     shift: int = 0,
 ) -> Any:
@@ -113,7 +115,7 @@ def describe(
     # Every record is whole inside `buf` (PcapWalk), so its header needs no clamping.
     a = np.frombuffer(buf, dtype=np.uint8)
     header = a[h[:, None] + np.arange(16)].view(order + "u4")
-    rec["sec"], rec["frac"] = header[:, 0], header[:, 1]
+    rec["ts"] = _timestamps(np, header[:, 0], header[:, 1], units)
     rec["incl"], rec["orig"] = header[:, 2], header[:, 3]
     starts = h + 16
     ends = np.empty_like(h)
@@ -131,7 +133,23 @@ def describe(
     else:
         for name in ("tcp", "flags", "ttl", "ipid", "seq", "ack", "p0", "p1"):
             rec[name] = 0
+        rec["key"] = bytes(12)
     return rec
+
+
+def _timestamps(np: Any, sec: Any, frac: Any, units: int) -> Any:
+    """`(sec * units + frac) / units` as Python computes it for each record.
+
+    While every numerator is below 2**53 it is a double exactly, and one IEEE division is
+    then the correctly rounded quotient, which is what Python's int / int gives too
+    (microsecond captures always; nanosecond ones only before 1970-04-15). Otherwise each
+    is computed by Python itself."""
+    if int(sec.max()) * units + int(frac.max()) < 1 << 53:
+        return (sec.astype(np.int64) * units + frac) / units
+    return np.array(
+        [(s * units + f) / units for s, f in zip(sec.tolist(), frac.tolist(), strict=True)],
+        dtype=np.float64,
+    )
 
 
 def _describe_tcp(np: Any, a: Any, starts: Any, ends: Any, rec: Any) -> None:
@@ -145,7 +163,7 @@ def _describe_tcp(np: Any, a: Any, starts: Any, ends: Any, rec: Any) -> None:
     length test then discards."""
     w = a[np.minimum(starts[:, None] + np.array(_ETH_TCP_BYTES), len(a) - 1)]
     (et0, et1, vihl, tot0, tot1, id0, id1, frag0, frag1, ttl, proto,
-     s0, s1, s2, s3, a0, a1, a2, a3, doff, flags) = w.T
+     s0, s1, s2, s3, a0, a1, a2, a3, doff, flags) = w[:, :_KEY_AT].T
     size = ends - starts
     total = (tot0.astype(np.int64) << 8) | tot1
     end = np.where(total != 0, total + 14, size)
@@ -170,3 +188,6 @@ def _describe_tcp(np: Any, a: Any, starts: Any, ends: Any, rec: Any) -> None:
     rec["ack"] = ((a0.astype(u4) << 24) | (a1.astype(u4) << 16) | (a2.astype(u4) << 8) | a3) * tcp
     rec["p0"] = (doff + 50) * tcp
     rec["p1"] = (np.minimum(end, size) + 16) * tcp
+    key = np.ascontiguousarray(w[:, _KEY_AT : _KEY_AT + 12])
+    key[~tcp] = 0
+    rec["key"] = key.view("V12").ravel()

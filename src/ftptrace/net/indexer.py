@@ -72,7 +72,9 @@ class IndexedPcap:
     generator) stops the helper and unmaps the file.
     """
 
-    def __init__(self, raw: IO[bytes], path: str, order: str, linktype: int) -> None:
+    def __init__(
+        self, raw: IO[bytes], path: str, order: str, linktype: int, units: int = 1_000_000
+    ) -> None:
         self.packets = 0
         self.tail: str | None = None
         self.on_end: Callable[[str | None, int], None] | None = None
@@ -82,7 +84,7 @@ class IndexedPcap:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "ftptrace.net.indexer", path, order,
-                 str(linktype), str(self._size)],
+                 str(linktype), str(self._size), str(units)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -92,7 +94,7 @@ class IndexedPcap:
             raise
         self._order = order
 
-    def batches(self, picker: Picker, units: int, linktype: int) -> Iterator[FrameBatch]:
+    def batches(self, picker: Picker, linktype: int) -> Iterator[FrameBatch]:
         """One `FrameBatch` per buffer the helper described: its kept rows, sliced from
         the mapped file. `packets` counts a buffer's records once its rows are consumed."""
         import numpy as np
@@ -113,7 +115,7 @@ class IndexedPcap:
                     rows = np.frombuffer(_exact(pipe, sent * dtype.itemsize), dtype=dtype)
                     done = self._release(done, base)  # records before `base` are handled
                     n += count
-                    yield FrameBatch(data, units, linktype, picker.pick_rows(rows), n)
+                    yield FrameBatch(data, linktype, picker.pick_rows(rows), n)
                     self.packets = n
                 elif tag in (b"E", b"X"):
                     (size,) = _LEN.unpack(_exact(pipe, _LEN.size))
@@ -165,7 +167,9 @@ def _exact(pipe: IO[bytes], size: int) -> bytes:
 # -- the helper process ---------------------------------------------------------------------
 
 
-def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> None:
+def _index(
+    path: str, order: str, linktype: int, size: int, out: IO[bytes], units: int = 1_000_000
+) -> None:
     from ftptrace.net.capture_file import PlainFile
     from ftptrace.net.frame_batch import describe
     from ftptrace.net.pcap_walk import PcapWalk
@@ -178,7 +182,9 @@ def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> N
         walk = PcapWalk(read, order)
         n = 0
         for buf, base, heads, last_end in walk:
-            rows = describe(linktype, buf, heads, last_end, order=order, first=n, shift=base)
+            rows = describe(
+                linktype, buf, heads, last_end, order=order, units=units, first=n, shift=base
+            )
             n += len(heads)
             rows = rows[rows["kind"] != 0]  # dropped whatever the ports: not worth sending
             out.write(b"C" + _CHUNK_HEAD.pack(base, len(heads), len(rows)))
@@ -191,8 +197,8 @@ def _index(path: str, order: str, linktype: int, size: int, out: IO[bytes]) -> N
 def main(argv: list[str]) -> int:
     out = sys.stdout.buffer
     try:
-        path, order, linktype, size = argv
-        _index(path, order, int(linktype), int(size), out)
+        path, order, linktype, size, units = argv
+        _index(path, order, int(linktype), int(size), out, int(units))
     except BrokenPipeError:
         return 0  # the parent stopped reading: nothing to say
     except Exception as exc:  # reported to the parent, which raises CaptureError

@@ -181,14 +181,12 @@ class CaptureReader:
 
     def _frames_of(self, batches: Iterator[FrameBatch]) -> Iterator[RawFrame]:
         """`RawFrame`s of the kept rows of `batches`."""
-        for data, units, linktype, rows, _last in batches:
+        for data, linktype, rows, _last in batches:
             for row in rows:
-                frame, off, sec, frac, incl, orig = row[:6]
+                frame, off, ts, incl, orig = row[:5]
                 self._packets = frame  # read so far: up to this frame
                 yield _new_frame(
-                    RawFrame,
-                    (frame, (sec * units + frac) / units, linktype,
-                     data[off + 16 : off + 16 + incl], orig, 0),
+                    RawFrame, (frame, ts, linktype, data[off + 16 : off + 16 + incl], orig, 0)
                 )
 
     def _pcap_batches(
@@ -196,7 +194,7 @@ class CaptureReader:
     ) -> Iterator[FrameBatch]:
         """Classic pcap described a buffer at a time: by a helper process for a large
         plain file (`net.indexer`; started now, not at the first batch), else here."""
-        indexed = self._indexer(order, linktype)
+        indexed = self._indexer(order, linktype, units)
         if indexed is not None:
             self._indexed = indexed
             indexed.on_end = self._indexed_end
@@ -210,7 +208,7 @@ class CaptureReader:
         if indexed is not None:
             from ftptrace.net.indexer import HelperUnavailable
 
-            described = indexed.batches(keep, units, linktype)
+            described = indexed.batches(keep, linktype)
             try:  # the first batch tells whether the helper runs at all
                 first = next(described)
             except StopIteration:
@@ -229,8 +227,8 @@ class CaptureReader:
         walk = PcapWalk(self._stream.read, order, chunk=CHUNK)
         n = 0
         for buf, _base, heads, last_end in walk:
-            rows = describe(linktype, buf, heads, last_end, order=order, first=n)
-            yield FrameBatch(buf, units, linktype, keep.pick_rows(rows), n + len(heads))
+            rows = describe(linktype, buf, heads, last_end, order=order, units=units, first=n)
+            yield FrameBatch(buf, linktype, keep.pick_rows(rows), n + len(heads))
             n += len(heads)
             self._packets = n
         if walk.tail:
@@ -247,7 +245,7 @@ class CaptureReader:
             return iter(range(len(starts)))
         return (i for i in range(len(starts)) if keep(linktype, buf, starts[i], ends[i]))
 
-    def _indexer(self, order: str, linktype: int) -> IndexedPcap | None:
+    def _indexer(self, order: str, linktype: int, units: int) -> IndexedPcap | None:
         """A helper process indexing this file, when one pays off; None: read in process."""
         from ftptrace.net.indexer import IndexedPcap, worth_a_helper
 
@@ -257,7 +255,7 @@ class CaptureReader:
         try:
             if not worth_a_helper(os.fstat(raw.fileno()).st_size, self.helper_min_bytes):
                 return None
-            return IndexedPcap(raw, self.name, order, linktype)
+            return IndexedPcap(raw, self.name, order, linktype, units)
         except (OSError, ValueError):
             return None  # no helper (no mmap, no process): the in-process reader will do
 
