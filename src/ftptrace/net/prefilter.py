@@ -164,12 +164,19 @@ class PortPrefilter:
         # record array would be copied by every such scan (searchsorted above all).
         kind = rows["kind"]
         frames = np.ascontiguousarray(rows["frame"])
+        columns = [rows[name] for name in rows.dtype.names]
+
+        def take(indices: Any) -> list[Any]:
+            # Column by column then zipped: half the cost of the record array's own
+            # tolist(), which boxes every field through a numpy scalar.
+            return list(zip(*[column[indices].tolist() for column in columns], strict=True))
+
         return self._walk(
             kind == 1,
             kind == 2,
             np.ascontiguousarray(rows["sport"]),
             np.ascontiguousarray(rows["dport"]),
-            lambda indices: rows[indices].tolist(),
+            take,
             lambda row: int(np.searchsorted(frames, row[0])),
             itemgetter(0),  # the frame number
         )
