@@ -30,13 +30,23 @@ def quick_replay_target(argv: list[str]) -> str | None:
 
 
 def quick_replay(capture: str) -> int:
-    """`cli.replay` for one capture as JSON: stream it; the exit status."""
-    from ftptrace.replay import parse_input
-    from ftptrace.stream import stream_json
+    """`cli.replay` for one capture as JSON: stream it; the exit status.
+
+    The capture is opened before the analysis is imported: a large one starts its indexing
+    helper process (`net.indexer`, an interpreter and numpy to load) right away, and the
+    helper's start-up then overlaps this process's imports instead of following them."""
+    from ftptrace.net.pcap import open_capture
+    from ftptrace.vantages import parse_input
 
     vantage, path = parse_input(capture)
     try:
-        errors = stream_json(path, sys.stdout, vantage=vantage)
+        reader = open_capture(path, start_helper=True)
+        try:
+            from ftptrace.stream import stream_json
+        except BaseException:
+            reader.close()
+            raise
+        errors = stream_json(path, sys.stdout, vantage=vantage, reader=reader)
         sys.stdout.flush()
     except KeyboardInterrupt:
         return _fail("interrupted", ExitStatus.INTERRUPTED)

@@ -7,7 +7,6 @@ travel with it so that multi-vantage correlation can place failures between capt
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,9 +19,10 @@ from ftptrace.errors import CaptureError
 from ftptrace.fastpath import feed_batches, feed_frames
 from ftptrace.model import CaptureInfo, Session, Trace
 from ftptrace.net.decode import decode, port_prefilter
-from ftptrace.net.pcap import open_capture
+from ftptrace.net.pcap import CaptureReader, open_capture
 from ftptrace.trace import TraceBuilder, merge_traces
 from ftptrace.vantages import VANTAGES as VANTAGES  # re-exported
+from ftptrace.vantages import parse_input as parse_input  # re-exported
 
 if TYPE_CHECKING:
     from ftptrace.correlate import Correlation
@@ -41,27 +41,22 @@ class Analysis:
     """Several captures of the same traffic: paths, NAT mappings, helper rewrites (issue 6)."""
 
 
-def parse_input(arg: str) -> tuple[str | None, Path]:
-    """`LABEL=FILE` or `FILE` (a file whose name contains '=' still works if it exists)."""
-    if "=" in arg and not os.path.exists(arg):
-        label, _, path = arg.partition("=")
-        return label, Path(path)
-    return None, Path(arg)
-
-
 def read_trace(
     path: Path,
     vantage: str | None = None,
     control_ports: frozenset[int] = frozenset({21}),
     collector: Callable[[Packet], None] | None = None,
     on_session: Callable[[Session], None] | None = None,
+    reader: CaptureReader | None = None,
 ) -> Trace:
     """Stream one capture through the decoder and the trace builder (and `collector`).
 
     With `on_session`, each session is handed over as soon as it is over and the returned
-    Trace holds none (constant memory: `stream.stream_json`).
+    Trace holds none (constant memory: `stream.stream_json`). `reader`: `path` already
+    opened (`entry` opens it first, so that its indexing helper starts meanwhile); it is
+    closed here.
     """
-    with open_capture(path) as reader, _fewer_collections():
+    with reader or open_capture(path) as reader, _fewer_collections():
         builder = TraceBuilder(
             CaptureInfo(path=str(path), vantage=vantage),
             control_ports=control_ports,

@@ -14,6 +14,7 @@ from typing import TextIO
 from ftptrace.diagnose.findings import Finding, Severity
 from ftptrace.diagnose.rules import Diagnosis
 from ftptrace.model import Session
+from ftptrace.net.pcap import CaptureReader
 from ftptrace.render.json import DocumentWriter
 from ftptrace.replay import read_trace
 
@@ -24,6 +25,7 @@ def stream_json(
     *,
     vantage: str | None = None,
     control_ports: frozenset[int] = frozenset({21}),
+    reader: CaptureReader | None = None,
 ) -> bool:
     """Write the document for one capture to `out`; True when an error finding was found.
 
@@ -43,7 +45,7 @@ def stream_json(
             errors = _has_error(found)
         writer.session(session, found)
 
-    trace = read_trace(path, vantage, control_ports, on_session=emit)
+    trace = read_trace(path, vantage, control_ports, on_session=emit, reader=reader)
     if writer is None:
         writer = DocumentWriter(out)
     rest = diagnosis.finish(trace)

@@ -4,11 +4,14 @@ A vantage names where a capture sits on the path, so captures of the same traffi
 several places can be lined up and a failure placed between two of them (issue 6: a packet
 seen at `server-router-wan` but not at `server-router-lan` died in the server router). The
 lab captures at exactly these points, and `ftptrace replay LABEL=FILE` places captures
-labelled with them on the path. A constants module with no imports, so the engine and the
-lab can both use it.
+labelled with them on the path. A constants module with nothing heavy to import, so the
+engine, the lab and the command line's start-up can all use it.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 VANTAGES = (
     "client",
@@ -42,3 +45,11 @@ POSITIONS: dict[str, float] = {
 """Where each vantage sits on the path: the boxes (client host 0, client router 1, internet
 2, server router 3, server host 4) at whole numbers, the capture points between them, so a
 packet missing between two captures died in the box between their positions."""
+
+
+def parse_input(arg: str) -> tuple[str | None, Path]:
+    """`LABEL=FILE` or `FILE` (a file whose name contains '=' still works if it exists)."""
+    if "=" in arg and not os.path.exists(arg):
+        label, _, path = arg.partition("=")
+        return label, Path(path)
+    return None, Path(arg)

@@ -425,3 +425,42 @@ def test_a_helper_that_cannot_start_falls_back_to_reading_in_process(
     fallen.same_as(in_process)
     assert fallen.frames
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_helper_started_at_open_is_the_one_used(workdir: Path, helper_on: list[Any]) -> None:
+    """`open_capture(..., start_helper=True)` starts the helper before the first frame (so
+    it loads while the caller imports the analysis) and the read then uses that one."""
+    path = workdir / "early-start.pcap"
+    path.write_bytes(make_pcap(11, count=300, tail="record"))
+    want = read(path, "batch", {21}, {2: [50000]})
+    assert helper_on == []
+    with open_capture(path, start_helper=True) as reader:
+        assert len(helper_on) == 1 and reader._early is helper_on[0]
+        keep = PortPrefilter(LivePorts({21}))
+        reader.keep, reader.keep_batch = keep, keep
+        frames = []
+        for frame in reader:
+            frames.append(frame)
+            if frame.frame == 2:
+                keep.ports.add(50000)
+        packets, warnings = reader.packets, list(reader.warnings)
+    assert len(helper_on) == 1  # no second helper
+    assert helper_on[0]._proc.poll() is not None
+    assert frames == want.frames and packets == want.packets
+    assert warnings == want.warnings and frames
+
+
+def test_helper_started_at_open_but_unused_is_stopped(
+    workdir: Path, helper_on: list[Any]
+) -> None:
+    path = workdir / "early-unused.pcap"
+    path.write_bytes(make_pcap(12, count=50))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_capture(path, start_helper=True) as reader:
+            (made,) = helper_on
+            assert sum(1 for _ in reader) == 50  # read per record: no keep_batch
+        assert made._proc.poll() is not None and made._map.closed
+        del reader, made
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -78,7 +78,10 @@ class CaptureReader:
     work starts); records are read lazily while iterating.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, start_helper: bool = False) -> None:
+        """`start_helper`: start the indexing helper now if this file would use one, rather
+        than at the first batch, for a caller with other work to do meanwhile; it is
+        stopped by `close()` if the file ends up read otherwise."""
         self.name = os.fsdecode(path)
         self.warnings: list[str] = []
         self._packets = 0
@@ -110,7 +113,11 @@ class CaptureReader:
             self._frames: Iterator[RawFrame] | None = None
             self._batches: Iterator[FrameBatch] | None = None
             self._pcap_args: tuple[str, int, int] | None = None
+            self._early: IndexedPcap | None = None
             self._open = self._start()
+            if start_helper and self._pcap_args is not None:
+                order, units, linktype = self._pcap_args
+                self._early = self._indexer(order, linktype, units)
         except BaseException:
             self._stream.close()
             raise
@@ -194,7 +201,7 @@ class CaptureReader:
     ) -> Iterator[FrameBatch]:
         """Classic pcap described a buffer at a time: by a helper process for a large
         plain file (`net.indexer`; started now, not at the first batch), else here."""
-        indexed = self._indexer(order, linktype, units)
+        indexed, self._early = self._early or self._indexer(order, linktype, units), None
         if indexed is not None:
             self._indexed = indexed
             indexed.on_end = self._indexed_end
@@ -426,8 +433,9 @@ class CaptureReader:
             close = getattr(it, "close", None)
             if close is not None:
                 close()
-        if self._indexed is not None:
-            self._indexed.close()
+        for indexed in (self._indexed, self._early):
+            if indexed is not None:
+                indexed.close()
         self._stream.close()
 
     def __enter__(self) -> CaptureReader:
@@ -442,6 +450,6 @@ class CaptureReader:
         self.close()
 
 
-def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
+def open_capture(path: str | os.PathLike[str], *, start_helper: bool = False) -> CaptureReader:
     """Open a pcap/pcapng (optionally .gz) capture; raises CaptureError if it is not one."""
-    return CaptureReader(path)
+    return CaptureReader(path, start_helper=start_helper)
