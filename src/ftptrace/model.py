@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from ftptrace.net.model import Endpoint
 
@@ -203,3 +204,212 @@ class Trace:
     control_attempts: tuple[Connection, ...] = ()
     """Connections to an FTP control port that never became a session (refused, unanswered)."""
     warnings: tuple[str, ...] = field(default=())
+
+
+# -- fast construction -------------------------------------------------------------------
+# A frozen dataclass's generated `__init__` stores every field through
+# `object.__setattr__` (a global and an attribute lookup, then a generic attribute write),
+# and keyword arguments are parsed on every call: ~0.7 µs for a FrameRef, ~1.1 µs for a
+# Reply. A replay builds hundreds of thousands of them (a FrameRef and a Reply for nearly
+# every control line), so the builders use the `make_*` functions below instead.
+#
+# Each fills a *twin*: a plain class with exactly the same `__slots__` (hence the same
+# memory layout), whose slots are written with ordinary specialised attribute stores; the
+# object then becomes the model class by `__class__` assignment. CPython only allows that
+# assignment between layout-compatible classes (same slots, no `__dict__`), so a twin
+# that drifted from its class would raise TypeError rather than build a broken object.
+# The result is an ordinary instance of the model class: equal to, and hashing like, one
+# built by the constructor, immutable, usable with `dataclasses.replace()`
+# (tests/test_model.py checks every field of every `make_*` against the constructor).
+# Nothing is validated here, as the dataclass constructor validates nothing either.
+
+_new: Any = object.__new__
+
+
+def _twin(cls: type) -> Any:
+    """A mutable class with `cls`'s slots, to fill an object that then becomes a `cls`."""
+    return type(f"_{cls.__name__}Twin", (), {"__slots__": cls.__dict__["__slots__"]})
+
+
+_FRAME_REF = _twin(FrameRef)
+_REPLY = _twin(Reply)
+_COMMAND = _twin(Command)
+_RST = _twin(Rst)
+_ICMP_REPORT = _twin(IcmpReport)
+_CONNECTION = _twin(Connection)
+_DATA_CHANNEL = _twin(DataChannel)
+_SESSION = _twin(Session)
+
+
+def make_frame_ref(capture: str, frame: int) -> FrameRef:
+    """`FrameRef(capture=capture, frame=frame)`, faster (see above)."""
+    o = _new(_FRAME_REF)
+    o.capture = capture
+    o.frame = frame
+    o.__class__ = FrameRef
+    made: FrameRef = o
+    return made
+
+
+def make_reply(code: int, text: str, ts: float, ref: FrameRef) -> Reply:
+    """`Reply(code=code, text=text, ts=ts, ref=ref)`, faster (see above)."""
+    o = _new(_REPLY)
+    o.code = code
+    o.text = text
+    o.ts = ts
+    o.ref = ref
+    o.__class__ = Reply
+    made: Reply = o
+    return made
+
+
+def make_command(
+    ts: float, ref: FrameRef, verb: str, arg: str | None, replies: tuple[Reply, ...]
+) -> Command:
+    """`Command(...)` with the same arguments, faster (see above)."""
+    o = _new(_COMMAND)
+    o.ts = ts
+    o.ref = ref
+    o.verb = verb
+    o.arg = arg
+    o.replies = replies
+    o.__class__ = Command
+    made: Command = o
+    return made
+
+
+def make_rst(
+    ref: FrameRef, sender: str, ttl: int, ip_id: int | None, from_peer: bool | None
+) -> Rst:
+    """`Rst(...)` with the same arguments, faster (see above)."""
+    o = _new(_RST)
+    o.ref = ref
+    o.sender = sender
+    o.ttl = ttl
+    o.ip_id = ip_id
+    o.from_peer = from_peer
+    o.__class__ = Rst
+    made: Rst = o
+    return made
+
+
+def make_icmp_report(ref: FrameRef, sender: str, kind: str, ttl: int) -> IcmpReport:
+    """`IcmpReport(...)` with the same arguments, faster (see above)."""
+    o = _new(_ICMP_REPORT)
+    o.ref = ref
+    o.sender = sender
+    o.kind = kind
+    o.ttl = ttl
+    o.__class__ = IcmpReport
+    made: IcmpReport = o
+    return made
+
+
+def make_connection(
+    *,
+    orig: Endpoint,
+    resp: Endpoint,
+    first_ts: float,
+    last_ts: float,
+    syn: FrameRef | None,
+    syn_count: int,
+    syn_ttl: int | None,
+    synack: FrameRef | None,
+    synack_ttl: int | None,
+    established: bool,
+    rst: Rst | None,
+    icmp: IcmpReport | None,
+    bytes_orig: int,
+    bytes_resp: int,
+    saw_payload: bool,
+) -> Connection:
+    """`Connection(...)` with the same arguments, faster (see above)."""
+    o = _new(_CONNECTION)
+    o.orig = orig
+    o.resp = resp
+    o.first_ts = first_ts
+    o.last_ts = last_ts
+    o.syn = syn
+    o.syn_count = syn_count
+    o.syn_ttl = syn_ttl
+    o.synack = synack
+    o.synack_ttl = synack_ttl
+    o.established = established
+    o.rst = rst
+    o.icmp = icmp
+    o.bytes_orig = bytes_orig
+    o.bytes_resp = bytes_resp
+    o.saw_payload = saw_payload
+    o.__class__ = Connection
+    made: Connection = o
+    return made
+
+
+def make_data_channel(
+    *,
+    via: str,
+    passive: bool,
+    announced_ip: str | None,
+    announced_port: int,
+    announced_ref: FrameRef,
+    announce_reply: Reply | None,
+    expected: Expected,
+    command: Command | None,
+    outcome: Outcome,
+    inferred: bool,
+    connection: Connection | None,
+    matched_by: str | None,
+) -> DataChannel:
+    """`DataChannel(...)` with the same arguments, faster (see above)."""
+    o = _new(_DATA_CHANNEL)
+    o.via = via
+    o.passive = passive
+    o.announced_ip = announced_ip
+    o.announced_port = announced_port
+    o.announced_ref = announced_ref
+    o.announce_reply = announce_reply
+    o.expected = expected
+    o.command = command
+    o.outcome = outcome
+    o.inferred = inferred
+    o.connection = connection
+    o.matched_by = matched_by
+    o.__class__ = DataChannel
+    made: DataChannel = o
+    return made
+
+
+def make_session(
+    *,
+    capture: str,
+    client: Endpoint,
+    server: Endpoint,
+    control: Connection,
+    user: str | None,
+    tls: bool,
+    banner: str | None,
+    login_ok: bool | None,
+    commands: tuple[Command, ...],
+    data_channels: tuple[DataChannel, ...],
+    anomalies: tuple[tuple[FrameRef, str, str], ...],
+    server_ttl: int | None,
+    client_ttl: int | None,
+) -> Session:
+    """`Session(...)` with the same arguments, faster (see above)."""
+    o = _new(_SESSION)
+    o.capture = capture
+    o.client = client
+    o.server = server
+    o.control = control
+    o.user = user
+    o.tls = tls
+    o.banner = banner
+    o.login_ok = login_ok
+    o.commands = commands
+    o.data_channels = data_channels
+    o.anomalies = anomalies
+    o.server_ttl = server_ttl
+    o.client_ttl = client_ttl
+    o.__class__ = Session
+    made: Session = o
+    return made

@@ -23,7 +23,19 @@ from ftptrace.ftp.events import (
     TlsStarted,
 )
 from ftptrace.ftp.session import MAX_PENDING, FtpSession
-from ftptrace.model import Command, DataChannel, Expected, FrameRef, Outcome, Reply, Session
+from ftptrace.model import (
+    Command,
+    DataChannel,
+    Expected,
+    FrameRef,
+    Outcome,
+    Reply,
+    Session,
+    make_command,
+    make_data_channel,
+    make_reply,
+    make_session,
+)
 from ftptrace.net.model import Endpoint, Segment
 from ftptrace.net.reassembly import ConnState
 
@@ -64,15 +76,16 @@ class DraftCommand:
     is unchanged the result is too."""
 
     def freeze(self, b: TraceBuilder) -> Command:
-        """This command as the immutable `model.Command` (built once per state)."""
+        """This command as the immutable `model.Command` (built once per state; a rebuild
+        keeps the previous one's `FrameRef`)."""
         frozen = self.frozen
-        if frozen is None or len(frozen.replies) != len(self.replies):
-            frozen = self.frozen = Command(
-                ts=self.ts,
-                ref=b.ref(self.frame),
-                verb=self.verb,
-                arg=self.arg,
-                replies=tuple(self.replies),
+        if frozen is None:
+            frozen = self.frozen = make_command(
+                self.ts, b.ref(self.frame), self.verb, self.arg, tuple(self.replies)
+            )
+        elif len(frozen.replies) != len(self.replies):
+            frozen = self.frozen = make_command(
+                self.ts, frozen.ref, self.verb, self.arg, tuple(self.replies)
             )
         return frozen
 
@@ -196,7 +209,8 @@ class SessionDraft:
         if cmd is None:
             return
         code = ev.code
-        reply = Reply(code=code, text=ev.text, ts=ev.ts, ref=self.builder.ref(ev.frame))
+        # `make_reply`: one Reply per reply line of the capture (see model.py).
+        reply = make_reply(code, ev.text, ev.ts, self.builder.ref(ev.frame))
         self._last_reply = (ev, reply)
         if code >= 200 or len(cmd.replies) < MAX_REPLIES:  # a final reply is always kept
             cmd.replies.append(reply)
@@ -232,12 +246,8 @@ class SessionDraft:
         if last is not None and last[0] is ev.reply:
             reply = last[1]
         elif ev.reply is not None:
-            reply = Reply(
-                code=ev.reply.code,
-                text=ev.reply.text,
-                ts=ev.reply.ts,
-                ref=self.builder.ref(ev.reply.frame),
-            )
+            r = ev.reply
+            reply = make_reply(r.code, r.text, r.ts, self.builder.ref(r.frame))
         ch = DraftChannel(
             via=ev.via,
             passive=ev.passive,
@@ -313,43 +323,62 @@ class SessionDraft:
         return None
 
     def finish(self) -> Session:
-        """The immutable `Session`: the whole dialogue and every data channel."""
+        """The immutable `Session`: the whole dialogue and every data channel.
+
+        Runs once per session of a capture, so objects are built by the `model.make_*`
+        constructors; commands are frozen before the channels, whose transfer command and
+        announcing command then are already frozen (`DraftCommand.freeze`)."""
         b = self.builder
         conn = self.conn
         server_ttl = conn.ttl_resp if self.server_is_resp else conn.ttl_orig
         client_ttl = conn.ttl_orig if self.server_is_resp else conn.ttl_resp
-        channels = tuple(self.finish_channel(ch, server_ttl, client_ttl) for ch in self.channels)
-        anomalies = list(self.anomalies)
+        commands = [c.freeze(b) for c in self.commands]
+        if self._tail:
+            commands += [c.freeze(b) for c in self._tail]
+        finish_channel = self.finish_channel
+        channels = tuple([finish_channel(ch, server_ttl, client_ttl) for ch in self.channels])
+        if self._cmds_dropped or self._chans_dropped or self._anomalies_dropped:
+            anomalies = tuple(self.anomalies) + self._dropped_anomalies()
+        else:
+            anomalies = tuple(self.anomalies)
+        ftp = self.ftp
+        return make_session(
+            capture=b.capture.path,
+            client=self.client,
+            server=self.server,
+            control=b.connection(conn, None),
+            user=ftp.user,
+            tls=self.tls or ftp.tls,
+            banner=ftp.banner,
+            login_ok=ftp.login_ok,
+            commands=tuple(commands),
+            data_channels=channels,
+            anomalies=anomalies,
+            server_ttl=server_ttl,
+            client_ttl=client_ttl,
+        )
+
+    def _dropped_anomalies(self) -> tuple[tuple[FrameRef, str, str], ...]:
+        """One last anomaly per limit that was hit (MAX_COMMANDS, MAX_CHANNELS,
+        MAX_ANOMALIES), with the first frame that was not kept."""
+        b = self.builder
+        out: list[tuple[FrameRef, str, str]] = []
         if self._cmds_dropped:
             detail = (
                 f"{self._cmds_dropped} commands not kept (limit {MAX_COMMANDS}: "
                 f"the first and the last {MAX_COMMANDS // 2} are)"
             )
-            anomalies.append((b.ref(self._cmds_dropped_frame), "too-many-commands", detail))
+            out.append((b.ref(self._cmds_dropped_frame), "too-many-commands", detail))
         if self._chans_dropped:
             detail = (
                 f"{self._chans_dropped} data channels not kept (limit {MAX_CHANNELS}: "
                 f"the first and the last {MAX_CHANNELS // 2} are)"
             )
-            anomalies.append((b.ref(self._chans_dropped_frame), "too-many-channels", detail))
+            out.append((b.ref(self._chans_dropped_frame), "too-many-channels", detail))
         if self._anomalies_dropped:
             detail = f"{self._anomalies_dropped} further anomalies not kept"
-            anomalies.append((b.ref(self._anomalies_dropped_frame), "too-many-anomalies", detail))
-        return Session(
-            capture=b.capture.path,
-            client=self.client,
-            server=self.server,
-            control=b.connection(conn, None),
-            user=self.ftp.user,
-            tls=self.tls or self.ftp.tls,
-            banner=self.ftp.banner,
-            login_ok=self.ftp.login_ok,
-            commands=tuple([c.freeze(b) for c in (*self.commands, *self._tail)]),
-            data_channels=channels,
-            anomalies=tuple(anomalies),
-            server_ttl=server_ttl,
-            client_ttl=client_ttl,
-        )
+            out.append((b.ref(self._anomalies_dropped_frame), "too-many-anomalies", detail))
+        return tuple(out)
 
     def finish_channel(
         self, ch: DraftChannel, server_ttl: int | None, client_ttl: int | None
@@ -362,8 +391,8 @@ class SessionDraft:
         inferred = False
         if ch.rejected:
             outcome = Outcome.NOT_ATTEMPTED
-        elif conn is not None and conn.outcome is not Outcome.UNKNOWN:
-            outcome = conn.outcome
+        elif conn is not None and (outcome := conn.outcome) is not Outcome.UNKNOWN:
+            pass
         else:
             codes = [r.code for r in command.replies] if command is not None else []
             if any(c in COMPLETED_CODES for c in codes):
@@ -378,13 +407,23 @@ class SessionDraft:
                 outcome = Outcome.NOT_ATTEMPTED
             else:
                 outcome = Outcome.UNKNOWN
-        return DataChannel(
+        # The announcement's frame is the 227/229 reply's (passive) or the PORT/EPRT
+        # command's (active), whose FrameRef usually exists already: reuse it.
+        reply = ch.announce_reply
+        announced = ch.announce_cmd.frozen
+        if reply is not None and reply.ref.frame == ch.frame:
+            announced_ref = reply.ref
+        elif announced is not None and announced.ref.frame == ch.frame:
+            announced_ref = announced.ref
+        else:
+            announced_ref = b.ref(ch.frame)
+        return make_data_channel(
             via=ch.via,
             passive=ch.passive,
             announced_ip=ch.host,
             announced_port=ch.port,
-            announced_ref=b.ref(ch.frame),
-            announce_reply=ch.announce_reply,
+            announced_ref=announced_ref,
+            announce_reply=reply,
             expected=ch.expected,
             command=command,
             outcome=outcome,

@@ -19,7 +19,17 @@ import socket
 import struct
 from collections.abc import Callable
 
-from ftptrace.model import CaptureInfo, Connection, FrameRef, IcmpReport, Rst, Session, Trace
+from ftptrace.model import (
+    CaptureInfo,
+    Connection,
+    FrameRef,
+    Session,
+    Trace,
+    make_connection,
+    make_frame_ref,
+    make_icmp_report,
+    make_rst,
+)
 from ftptrace.net.model import SYN, Endpoint, IcmpError, Packet, Segment
 from ftptrace.net.prefilter import LivePorts
 from ftptrace.net.reassembly import ConnState, HalfStream
@@ -104,11 +114,15 @@ class TraceBuilder:
 
     # -- references and expectations -----------------------------------------------------
     def ref(self, frame: int) -> FrameRef:
-        r = self._refs.get(frame)
+        """The `FrameRef` of `frame` in this capture; one is built for nearly every control
+        line, hence `make_frame_ref` and a small cache (cleared at each sweep) so that a
+        frame referenced twice in a while shares its object."""
+        refs = self._refs
+        r = refs.get(frame)
         if r is None:
-            r = FrameRef(capture=self.capture.path, frame=frame)
-            if len(self._refs) < 100_000:
-                self._refs[frame] = r
+            r = make_frame_ref(self.capture.path, frame)
+            if len(refs) < 100_000:
+                refs[frame] = r
         return r
 
     def expect(self, session: SessionDraft, ch: DraftChannel) -> None:
@@ -227,12 +241,15 @@ class TraceBuilder:
         return True
 
     def _unstore(self, st: ConnState) -> None:
-        self._conns.pop((st.orig, st.resp), None)
-        self._conns.pop((st.resp, st.orig), None)
-        keys = wire_keys(st.orig, st.resp)
+        orig, resp = st.orig, st.resp
+        conns = self._conns
+        conns.pop((orig, resp), None)
+        conns.pop((resp, orig), None)
+        keys = wire_keys(orig, resp)
         if keys is not None:
-            self.by_wire_key.pop(keys[0], None)
-            self.by_wire_key.pop(keys[1], None)
+            by_wire_key = self.by_wire_key
+            by_wire_key.pop(keys[0], None)
+            by_wire_key.pop(keys[1], None)
 
     def feed_plain(
         self,
@@ -289,6 +306,7 @@ class TraceBuilder:
 
     # -- bounded state -------------------------------------------------------------------
     def _expired(self, st: ConnState) -> bool:
+        """Idle for IDLE_SECONDS, or closed CLOSED_GRACE ago (`_sweep` inlines this)."""
         now = self._now
         return st.last_ts < now - IDLE_SECONDS or (st.closed and st.last_ts < now - CLOSED_GRACE)
 
@@ -303,39 +321,71 @@ class TraceBuilder:
         idle time for it would keep every failed session of a busy capture in memory for
         ten minutes. It is forgotten with its session; a late SYN retransmission of it is
         then ignored.
+
+        This walks every live session and connection, so `_expired` is inlined: with
+        `idle` < `grace`, "last_ts < idle or (closed and last_ts < grace)" is
+        "last_ts < grace and (closed or last_ts < idle)", and most live state fails the
+        first test at once.
         """
-        expired = self._expired
+        now = self._now
+        idle = now - IDLE_SECONDS
+        grace = now - CLOSED_GRACE
         self._refs.clear()  # a cache only: frames already referenced keep their objects
-        for ident, draft in list(self._sessions.items()):
-            if expired(draft.conn) and all(
-                ch.conn is None
-                or expired(ch.conn)
-                or (draft.conn.closed and _unanswered(ch.conn))
-                for ch in draft.channels
-            ):
-                del self._sessions[ident]
+        sessions = self._sessions
+        for ident, draft in list(sessions.items()):
+            st = draft.conn
+            last = st.last_ts
+            if last >= grace or not (st.closed or last < idle):
+                continue  # not expired
+            if self._channels_over(draft, idle, grace):
+                del sessions[ident]
                 self._close_session(draft)
                 for ch in draft.channels:
                     if ch.conn is not None and _unanswered(ch.conn):
                         self._unstore(ch.conn)
                         self._data.pop(id(ch.conn), None)
-        keep_alive = {id(d.conn) for d in self._sessions.values()}
-        for key in [k for k, st in self._conns.items() if expired(st)]:
-            st = self._conns.get(key)
-            if st is not None and id(st) not in keep_alive:
-                self._unstore(st)
-                self._data.pop(id(st), None)
-        old = self._now - EXPECT_SECONDS
-        for port in list(self._expect):
-            keep = [(s, c) for s, c in self._expect[port] if c.ts >= old]
+        conns = self._conns
+        dead = [
+            k
+            for k, st in conns.items()
+            if (last := st.last_ts) < grace and (st.closed or last < idle)
+        ]
+        if dead:
+            keep_alive = {id(d.conn) for d in sessions.values()}
+            for key in dead:
+                gone = conns.get(key)  # None: unstored under its other key just now
+                if gone is not None and id(gone) not in keep_alive:
+                    self._unstore(gone)
+                    self._data.pop(id(gone), None)
+        old = now - EXPECT_SECONDS
+        expect = self._expect
+        for port in list(expect):
+            keep = [(s, c) for s, c in expect[port] if c.ts >= old]
             if keep:
-                self._expect[port] = keep
+                expect[port] = keep
             else:
-                del self._expect[port]
-        live = set(self.control_ports) | set(self._expect)
-        live.update(st.resp.port for st in self._conns.values())
+                del expect[port]
+        live = set(self.control_ports) | set(expect)
+        live.update({st.resp.port for st in conns.values()})
         self.ports.intersection_update(live)
         self.ports.update(live)
+
+    @staticmethod
+    def _channels_over(draft: SessionDraft, idle: float, grace: float) -> bool:
+        """No data connection of an expired session holds it open (see `_sweep`):
+        each is expired, or never answered while the control connection is closed."""
+        closed = draft.conn.closed
+        for ch in draft.channels:
+            c = ch.conn
+            if c is None:
+                continue
+            last = c.last_ts
+            if last < grace and (c.closed or last < idle):
+                continue  # expired
+            if closed and c.synack_frame is None and not c.saw_payload:
+                continue  # `_unanswered`
+            return False
+        return True
 
     def _close_session(self, draft: SessionDraft) -> None:
         for half in (draft.conn.to_orig, draft.conn.to_resp):
@@ -345,8 +395,13 @@ class TraceBuilder:
             half.deliver = half.on_gap = None
         for ch in draft.channels:
             self.forget(ch)
-        for key in [k for k, d in self.encrypted.items() if d is draft]:
-            del self.encrypted[key]
+        if draft.tls:
+            # The draft registered itself under this key only (`SessionDraft._handle`, on
+            # TlsStarted), and only then set `tls`; a later session between the same hosts
+            # may have taken the key over since.
+            key = (draft.client.ip, draft.server.ip)
+            if self.encrypted.get(key) is draft:
+                del self.encrypted[key]
         if not draft.conn.saw_payload:
             st = draft.conn
             if st.syn_count or st.rst is not None or st.icmp is not None:
@@ -363,26 +418,31 @@ class TraceBuilder:
 
     # -- freezing ------------------------------------------------------------------------
     def connection(self, st: ConnState, baseline_ttl: int | None) -> Connection:
+        """`st` frozen; `baseline_ttl` (the TTL of the peer's control packets) tells who
+        sent a reset. Runs for every connection of every session: `make_*` constructors."""
+        ref = self.ref
         rst = None
         if st.rst is not None:
             frame, sender, ttl, ip_id = st.rst
             from_peer = None
             if baseline_ttl is not None:
                 from_peer = hop_distance(ttl) == hop_distance(baseline_ttl)
-            rst = Rst(ref=self.ref(frame), sender=sender, ttl=ttl, ip_id=ip_id, from_peer=from_peer)
+            rst = make_rst(ref(frame), sender, ttl, ip_id, from_peer)
         icmp = None
-        if st.icmp is not None:
-            e = st.icmp
-            icmp = IcmpReport(ref=self.ref(e.frame), sender=e.sender, kind=e.kind, ttl=e.ttl)
-        return Connection(
+        e = st.icmp
+        if e is not None:
+            icmp = make_icmp_report(ref(e.frame), e.sender, e.kind, e.ttl)
+        syn_frame = st.syn_frame
+        synack_frame = st.synack_frame
+        return make_connection(
             orig=st.orig,
             resp=st.resp,
             first_ts=st.first_ts,
             last_ts=st.last_ts,
-            syn=self.ref(st.syn_frame) if st.syn_frame is not None else None,
+            syn=ref(syn_frame) if syn_frame is not None else None,
             syn_count=st.syn_count,
             syn_ttl=st.syn_ttl,
-            synack=self.ref(st.synack_frame) if st.synack_frame is not None else None,
+            synack=ref(synack_frame) if synack_frame is not None else None,
             synack_ttl=st.synack_ttl,
             established=st.established,
             rst=rst,
