@@ -25,6 +25,7 @@ Messages, helper → parent on the helper's stdout (little-endian):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import mmap
 import os
 import struct
@@ -46,6 +47,7 @@ more than it saves below a few tens of megabytes."""
 _CHUNK_HEAD = struct.Struct("<qii")
 _LEN = struct.Struct("<i")
 _RELEASE_BYTES = 4 << 20
+_PIPE_BYTES = 1 << 20
 
 
 class HelperUnavailable(CaptureError):
@@ -93,6 +95,22 @@ class IndexedPcap:
             self._map.close()
             raise
         self._order = order
+        self._widen_pipe()
+
+    def _widen_pipe(self) -> None:
+        """Let the helper run up to about a megabyte of rows ahead.
+
+        A pipe holds 64 KiB by default, less than one buffer's rows: the helper then waits
+        for this process after every buffer and cannot make up for the buffers that are
+        slow to analyse (those where sessions end) during the quick ones. Linux lets a
+        pipe grow to /proc/sys/fs/pipe-max-size (1 MiB by default); elsewhere, or if
+        refused, the default stays."""
+        setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+        pipe = self._proc.stdout
+        if setsize is None or pipe is None:
+            return
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), setsize, _PIPE_BYTES)
 
     def batches(self, picker: Picker, linktype: int) -> Iterator[FrameBatch]:
         """One `FrameBatch` per buffer the helper described: its kept rows, sliced from
