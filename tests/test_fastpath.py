@@ -25,12 +25,14 @@ from hypothesis import strategies as st
 
 from ftptrace import trace as trace_module
 from ftptrace.diagnose.rules import diagnose
+from ftptrace.fastpath import feed_batches, feed_frames
 from ftptrace.model import CaptureInfo, Trace
 from ftptrace.net import indexer
 from ftptrace.net import pcap as pcap_module
 from ftptrace.net.decode import decode
 from ftptrace.net.model import ACK, FIN, RST, SYN, Endpoint, Packet, Segment
 from ftptrace.net.pcap import open_capture
+from ftptrace.net.prefilter import LivePorts, PortPrefilter
 from ftptrace.render.json import dumps
 from ftptrace.replay import Analysis, document, read_trace
 from ftptrace.trace import TraceBuilder
@@ -116,6 +118,9 @@ def test_shipped_capture_fast_path_equals_full_path(
     assert_same(got, full(capture))
     assert_same(got, unfiltered_trace(capture))
     assert_same(got, fast_per_frame(capture))
+    assert_same(fast_loose(capture, batched=False), got)
+    if capture.suffix == ".pcap":
+        assert_same(fast_loose(capture, batched=True), got)
 
 
 def test_classic_pcap_is_fed_a_buffer_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -425,11 +430,31 @@ def interleave(
     return out
 
 
+def fast_loose(path: Path, batched: bool) -> Trace:
+    """The fast path fed more than the prefilter would keep: every frame (`feed_frames`), or
+    every row a prefilter over all ports keeps (`feed_batches`). It must then drop what
+    `decode` drops, and do what `feed` does with the rest."""
+    with open_capture(path) as reader:
+        builder = TraceBuilder(CaptureInfo(path=str(path)), control_ports=frozenset({21}))
+        if batched:
+            loose = PortPrefilter(LivePorts(range(65536)))
+            reader.keep, reader.keep_batch = loose, loose
+            batches = reader.batches()
+            assert batches is not None
+            feed_batches(batches, builder, builder.ports)
+        else:
+            feed_frames(reader, builder, builder.ports)
+        trace = builder.finish(tuple(reader.warnings))
+    return replace(trace, captures=(replace(trace.captures[0], packets=reader.packets),))
+
+
 def check_paths_agree(path: Path) -> Trace:
     got = fast(path)
     assert_same(got, full(path))
     assert_same(got, unfiltered_trace(path))
     assert_same(got, fast_per_frame(path))
+    for batched in (True, False):
+        assert_same(fast_loose(path, batched), got)
     return got
 
 

@@ -6,11 +6,13 @@ control or data connection the builder already tracks. Decoding each into a `Seg
 bookkeeping it feeds. For the usual frame — Ethernet, IPv4 with a 20-byte header
 (RFC 791 §3.1), TCP (RFC 9293 §3.1) — the 12 bytes of addresses and ports are looked up
 as they sit in the frame (`TraceBuilder.by_wire_key`), and a plain ACK of a known
-connection goes straight to `TraceBuilder.feed_plain`; a SYN, FIN or RST of a connection
-that surely has nothing to do with FTP (`TraceBuilder.feed_unrelated`: the HTTPS flows
-around it) is only counted. Everything else takes the full path
-(`net.decode.decode` then `TraceBuilder.feed`); the results are the same either way, which
-the golden replays check.
+connection goes straight to `TraceBuilder.feed_plain` (its SYN-ACK, FIN or RST to
+`feed_flagged`); a segment of an unknown connection that `decode` would drop (no port in
+the live set, no flag, no greeting) is skipped as `decode` would, and one that surely
+starts nothing FTP (`TraceBuilder.feed_unrelated`: the HTTPS flows around it) is only
+counted. Everything else takes the full path (`net.decode.decode` then
+`TraceBuilder.feed`); the results are the same either way, which the tests check against
+the full path on every shipped capture and on generated noise.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ ports, seq, ack, data offset, flags — from the IPv4 header at offset 14 of an 
 frame."""
 _NOT_PLAIN = 0x17  # SYN, FIN, RST, ACK: a plain segment has only ACK of these
 _SYN_FIN_RST = 0x07
+_GREETING = b"220"  # as `net.decode`: an FTP greeting keeps a segment on any port
 
 
 def feed_frames(frames: Iterable[RawFrame], builder: TraceBuilder, ports: Set[int]) -> None:
@@ -60,10 +63,17 @@ def feed_frames(frames: Iterable[RawFrame], builder: TraceBuilder, ports: Set[in
                             )
                         ):
                             continue
-                    elif flags & _SYN_FIN_RST and feed_unrelated(
-                        sport, dport, flags, data[34 + doff : min(end, 38 + doff)], ts
-                    ):
-                        continue
+                    else:
+                        if not (
+                            flags & _SYN_FIN_RST
+                            or sport in ports
+                            or dport in ports
+                            or data[34 + doff : 37 + doff] == _GREETING  # as decode reads it
+                        ):
+                            continue  # what `decode(..., ports)` drops: never fed
+                        head = data[34 + doff : min(end, 38 + doff)]
+                        if feed_unrelated(sport, dport, flags, head, ts):
+                            continue
         pkt = decode(linktype, data, ts, frame, ports)
         if pkt is not None:
             feed(pkt)
@@ -96,10 +106,17 @@ def feed_batches(batches: Iterable[FrameBatch], builder: TraceBuilder, ports: Se
                         )
                     ):
                         continue
-                elif flags & _SYN_FIN_RST and feed_unrelated(
-                    sport, dport, flags, payload[:4], ts
-                ):
-                    continue
+                else:
+                    at = off + p0  # decode reads the greeting past the IPv4 length, not the frame
+                    if not (
+                        flags & _SYN_FIN_RST
+                        or sport in ports
+                        or dport in ports
+                        or data[at : min(at + 3, off + 16 + incl)] == _GREETING
+                    ):
+                        continue  # what `decode(..., ports)` drops: never fed
+                    if feed_unrelated(sport, dport, flags, payload[:4], ts):
+                        continue
             pkt = decode(linktype, data[off + 16 : off + 16 + incl], ts, frame, ports)
             if pkt is not None:
                 feed(pkt)
