@@ -25,6 +25,9 @@ MASK = "****"
 SECRET_VERBS = frozenset({"PASS", "ACCT", "ADAT"})
 AUTH_MECHANISMS = frozenset({"TLS", "SSL", "TLS-C", "TLS-P"})
 """RFC 4217 §4 (TLS), and the older draft names; any other AUTH argument is masked."""
+MASKED_VERBS = SECRET_VERBS | {"AUTH"}
+"""The only verbs whose argument `mask_argument` may change: any other argument is shown
+as is, so a caller may skip the call for them."""
 
 _MAX_VERB = 16
 _MAX_PORT = 65535
@@ -113,6 +116,10 @@ def looks_binary(line: bytes) -> bool:
 # Neither character class takes CR or LF, so a match is always exactly one line.
 _PLAIN_COMMAND = re.compile(rb"([A-Za-z]{1,16})(?:( )([\t\x20-\x7e]*))?\r?\n?")
 _PLAIN_REPLY = re.compile(rb"([1-6][0-9][0-9])(?:([ -])([\t\x20-\x7e]*))?\r?\n?")
+match_plain_command = _PLAIN_COMMAND.fullmatch
+match_plain_reply = _PLAIN_REPLY.fullmatch
+"""The matches behind `plain_command` and `plain_reply`, for a caller that inlines their
+three lines (the session's one-line shortcut runs them for nearly every control segment)."""
 
 
 def plain_command(line: bytes) -> tuple[str, str | None] | None:

@@ -101,6 +101,17 @@ _ACTIVE: Mapping[str, Callable[[str], tuple[str | None, int]]] = {
     "LPRT": codec.parse_lprt,  # RFC 1639 §2
 }
 _LOGIN_VERBS = frozenset({"USER", "PASS", "ACCT"})
+_STATE_CODES = frozenset({230, 530, 234} | {code for code, _ in _PASSIVE.values()})
+"""The only replies that change the session beyond matching: login (230/530), TLS (234)
+and the passive announcements (227/228/229); every other reply skips those tests."""
+_new_event = tuple.__new__
+"""`_new_event(CommandSent, (ts, frame, ...))` is `CommandSent(ts, frame, ...)` without the
+NamedTuple's Python-level `__new__`: one call less for the event built per control line."""
+_plain_command = codec.match_plain_command
+_plain_reply = codec.match_plain_reply
+_CODE_VALUE = {b"%d" % code: code for code in range(100, 700)}
+"""`int(code)` for the three digits `match_plain_reply` takes ([1-6][0-9][0-9]): a lookup
+costs a fraction of parsing the bytes as a number."""
 
 
 class _Lines:
@@ -212,11 +223,13 @@ class FtpSession:
             return out
         lines = self._client_lines
         if data[-1] == _LF and not lines.buf and not lines.discarding and len(data) <= _MAX_SEGMENT:
-            # The usual segment: one whole printable command line. `plain_command` matches
-            # only a single line, so `_Lines` need not split it (the same result, faster).
-            plain = codec.plain_command(data)
-            if plain is not None:
-                self._command(plain[0], plain[1], ts, frame, out)
+            # The usual segment: one whole printable command line. `plain_command` (inlined
+            # here) matches only a single line, so `_Lines` need not split it.
+            m = _plain_command(data)
+            if m is not None:
+                verb, sep, arg = m.groups()
+                text = arg.decode("ascii") if sep else None
+                self._command(verb.decode("ascii").upper(), text, ts, frame, out)
                 return out
         # Only a reply (234) starts TLS, so a command line never ends the loop early.
         for line, cut in lines.feed(data):
@@ -240,12 +253,14 @@ class FtpSession:
             and not lines.discarding
             and len(data) <= _MAX_SEGMENT
         ):
-            # The usual segment: one whole printable one-line reply (as in `from_client`).
-            plain = codec.plain_reply(data)
-            if plain is not None:
-                code, more, text = plain
-                if not more:  # else a multi-line reply starts: `_reply_line` collects it
-                    self._reply(code, text, ts, frame, out)
+            # The usual segment: one whole printable one-line reply (as in `from_client`),
+            # with `codec.plain_reply` inlined: this runs for nearly every server segment.
+            m = _plain_reply(data)
+            if m is not None:
+                code, sep, text = m.groups()
+                if sep != b"-":  # else a multi-line reply starts: `_reply_line` collects it
+                    shown = text.decode("ascii") if text else ""
+                    self._reply(_CODE_VALUE[code], shown, ts, frame, out)
                     return out
         for line, cut in lines.feed(data):
             if cut:
@@ -314,17 +329,35 @@ class FtpSession:
         self._command(verb, arg, ts, frame, out)
 
     def _command(self, verb: str, arg: str | None, ts: float, frame: int, out: list[Event]) -> None:
-        """One parsed command line: mask it, queue it for its replies, note an address."""
-        if verb in codec.SECRET_VERBS and arg is not None:
-            self._remember_secret(arg)
-        shown = codec.mask_argument(verb, arg)
-        if shown is not None and self._longest_first:
-            # A password typed again as another command's argument is still the password.
-            shown = self._scrub(shown)
-        cmd = CommandSent(ts, frame, verb, shown, self._seq)
-        self._seq += 1
+        """One parsed command line: mask it, queue it for its replies, note an address.
+
+        Runs once per command of a capture, so `mask_argument`, `_scrub` and `_push` are
+        inlined for the usual case; `verb` is upper-case (both parsers make it so).
+        """
+        shown = arg
+        if arg is not None:
+            text = arg
+            if verb in codec.MASKED_VERBS:
+                if verb in codec.SECRET_VERBS:
+                    self._remember_secret(arg)
+                masked = codec.mask_argument(verb, arg)
+                assert masked is not None  # an argument is masked, never dropped
+                text = masked
+            if self._longest_first:
+                # A password typed again as another command's argument is still the
+                # password (`_scrub`, longest first).
+                for secret in self._longest_first:
+                    text = text.replace(secret, codec.MASK)
+            shown = text
+        seq = self._seq
+        self._seq = seq + 1
+        cmd: CommandSent = _new_event(CommandSent, (ts, frame, verb, shown, seq))
         out.append(cmd)
-        self._push(cmd, ts, frame, out)
+        pending = self._pending
+        if len(pending) >= MAX_PENDING:
+            self._push(cmd, ts, frame, out)
+        else:
+            pending.append(cmd)
         if verb == "USER":
             self._user = shown
         parse = _ACTIVE.get(verb)
@@ -425,45 +458,47 @@ class FtpSession:
         self._ml_lines.append(text)
         self._ml_bytes += size
 
-    def _match(self, code: int) -> tuple[CommandSent | None, str | None]:
-        """The pending command a reply answers (FIFO, checked against REPLY_CODES), and why
-        the reply is unexpected, if it is.
+    def _reply(self, code: int, text: str, ts: float, frame: int, out: list[Event]) -> None:
+        """One complete reply: scrub it, match it to the command it answers, note what
+        that makes of the session (login, an announced data channel, TLS).
 
-        1yz replies leave the command pending; 2yz-5yz end it (RFC 959 §4.2.1, §5.4).
+        The command answered is the oldest pending one (FIFO), checked against REPLY_CODES;
+        1yz replies leave it pending, 2yz-5yz end it (RFC 959 §4.2.1, §5.4). This runs once
+        per reply of a capture, hence the matching and `_scrub` written out here.
         """
+        if self._longest_first:
+            # Some servers echo a command back: never let an echoed secret through.
+            for secret in self._longest_first:
+                text = text.replace(secret, codec.MASK)
         if not self._greeted:
             if code in (120, 220, 421):  # the greeting, or its 120 delay note (§5.4)
                 self._greeted = code != 120
-                return None, None
+                out.append(_new_event(ReplyReceived, (ts, frame, code, text, None)))
+                if code == 220:
+                    self._banner = text
+                return
             self._greeted = True  # the capture began after the greeting
-        if not self._pending:
-            if code == 421:  # 421 may come at any time (RFC 959 §4.2.1, §5.4)
-                return None, None
-            return None, f"{code} reply with no command pending"
-        head = self._pending[0]
+        pending = self._pending
+        if not pending:
+            out.append(_new_event(ReplyReceived, (ts, frame, code, text, None)))
+            if code != 421:  # 421 may come at any time (RFC 959 §4.2.1, §5.4)
+                detail = f"{code} reply with no command pending"
+                self._note(out, ts, frame, "unexpected-reply", detail)
+            return
+        cmd = pending[0]
         if not 100 <= code < 200:
-            self._pending.popleft()
-        if head is None:
-            return None, None
-        allowed = _ALLOWED.get(head.verb)
-        if allowed is not None and code not in allowed:
-            return head, f"{code} is not a reply RFC 959 §5.4 allows to {head.verb}"
-        return head, None
-
-    def _reply(self, code: int, text: str, ts: float, frame: int, out: list[Event]) -> None:
-        greeted_before = self._greeted
-        if self._longest_first:
-            text = self._scrub(text)
-        cmd, unexpected = self._match(code)
-        reply = ReplyReceived(ts, frame, code, text, cmd)
+            pending.popleft()
+        reply: ReplyReceived = _new_event(ReplyReceived, (ts, frame, code, text, cmd))
         out.append(reply)
-        if unexpected is not None:
-            self._note(out, ts, frame, "unexpected-reply", unexpected)
-        if cmd is None:
-            if code == 220 and not greeted_before:
-                self._banner = text
+        if cmd is None:  # an unparsable command line: any reply fits
             return
         verb = cmd.verb
+        allowed = _ALLOWED.get(verb)
+        if allowed is not None and code not in allowed:
+            detail = f"{code} is not a reply RFC 959 §5.4 allows to {verb}"
+            self._note(out, ts, frame, "unexpected-reply", detail)
+        if code not in _STATE_CODES:
+            return
         if verb in _LOGIN_VERBS and code in (230, 530):
             self._login_ok = code == 230
         passive = _PASSIVE.get(verb)
