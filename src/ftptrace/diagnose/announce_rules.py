@@ -10,14 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ftptrace.diagnose.addresses import is_internal, kind
-from ftptrace.diagnose.findings import Code, Finding, Severity, Where
+from ftptrace.diagnose.findings import Code, Finding, Severity, Where, make_finding
 from ftptrace.diagnose.hints import PASV_HINT
 from ftptrace.diagnose.placement import behind_nat
-from ftptrace.diagnose.registry import channels, evidence, rule
-from ftptrace.model import Outcome, Trace
+from ftptrace.diagnose.registry import channels, evidence, only_if, rule
+from ftptrace.model import Outcome, Session, Trace
+
+
+def _odd_passive_address(s: Session) -> bool:
+    """A passive channel that `passive_address` does not pass over at its first test."""
+    peer = s.server.ip
+    for ch in s.data_channels:
+        ann = ch.announced_ip
+        if ch.passive and ann is not None and not (ann == peer and not is_internal(ann)):
+            return True
+    return False
 
 
 @rule
+@only_if(_odd_passive_address)
 def passive_address(trace: Trace) -> Iterator[Finding]:
     for s, ch in channels(trace):
         if not ch.passive or ch.announced_ip is None:
@@ -35,7 +46,7 @@ def passive_address(trace: Trace) -> Iterator[Finding]:
             continue  # A NAT-aware server announcing its router's public address: correct.
         if is_internal(ann) and (client_outside or not is_internal(peer)):
             worked = ch.outcome is Outcome.ESTABLISHED
-            yield Finding(
+            yield make_finding(
                 code=Code.PASV_PRIVATE_ADDRESS,
                 severity=Severity.WARNING if worked else Severity.ERROR,
                 where=Where.SERVER_HOST,
@@ -57,7 +68,7 @@ def passive_address(trace: Trace) -> Iterator[Finding]:
                 evidence=ev,
             )
         elif not is_internal(ann) and not is_internal(peer):
-            yield Finding(
+            yield make_finding(
                 code=Code.PASV_THIRD_PARTY,
                 severity=Severity.WARNING,
                 where=Where.SERVER_HOST,
@@ -69,7 +80,7 @@ def passive_address(trace: Trace) -> Iterator[Finding]:
                 evidence=ev,
             )
         else:
-            yield Finding(
+            yield make_finding(
                 code=Code.PASV_ADDRESS_MISMATCH,
                 severity=Severity.WARNING,
                 where=Where.SERVER_HOST,
@@ -79,7 +90,15 @@ def passive_address(trace: Trace) -> Iterator[Finding]:
             )
 
 
+def _announces_active(s: Session) -> bool:
+    for ch in s.data_channels:  # noqa: SIM110 (a loop: any() would start a generator)
+        if not ch.passive and ch.announced_ip is not None:
+            return True
+    return False
+
+
 @rule
+@only_if(_announces_active)
 def active_address(trace: Trace) -> Iterator[Finding]:
     for s, ch in channels(trace):
         if ch.passive or ch.announced_ip is None:
@@ -87,7 +106,7 @@ def active_address(trace: Trace) -> Iterator[Finding]:
         if ch.outcome is Outcome.NOT_ATTEMPTED:
             reply = ch.announce_reply
             assert reply is not None
-            yield Finding(
+            yield make_finding(
                 code=Code.PORT_REJECTED,
                 severity=Severity.ERROR,
                 where=Where.CLIENT_ROUTER if is_internal(ch.announced_ip) else Where.SERVER_HOST,
@@ -102,7 +121,7 @@ def active_address(trace: Trace) -> Iterator[Finding]:
             )
         if behind_nat(s, ch) or (is_internal(ch.announced_ip) and not is_internal(s.server.ip)):
             ok = ch.outcome is Outcome.ESTABLISHED
-            yield Finding(
+            yield make_finding(
                 code=Code.PORT_PRIVATE_ADDRESS,
                 severity=Severity.INFO if ok else Severity.WARNING,
                 where=Where.CLIENT_ROUTER,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ftptrace.diagnose.addresses import is_internal
-from ftptrace.diagnose.findings import Code, Finding, Severity, Where
-from ftptrace.diagnose.registry import evidence, global_rule, rule
-from ftptrace.model import Outcome, Trace
+from ftptrace.diagnose.findings import Code, Finding, Severity, Where, make_finding
+from ftptrace.diagnose.registry import evidence, global_rule, only_if, rule
+from ftptrace.model import Outcome, Session, Trace
 from ftptrace.trace import hop_distance
 
 
@@ -25,7 +25,7 @@ def control_failures(trace: Trace) -> Iterator[Finding]:
             if gateway:
                 # A LAN host dialled the public address and the box one hop away answered:
                 # the router that owns that address and does not loop it back (hairpin).
-                yield Finding(
+                yield make_finding(
                     code=Code.CONTROL_REFUSED,
                     severity=Severity.ERROR,
                     where=Where.SERVER_ROUTER,
@@ -37,7 +37,7 @@ def control_failures(trace: Trace) -> Iterator[Finding]:
                     evidence=evidence(c.syn, c.rst.ref),
                 )
                 continue
-            yield Finding(
+            yield make_finding(
                 code=Code.CONTROL_REFUSED,
                 severity=Severity.ERROR,
                 where=Where.SERVER_HOST if c.rst.from_peer is not False else Where.SERVER_ROUTER,
@@ -48,7 +48,7 @@ def control_failures(trace: Trace) -> Iterator[Finding]:
                 evidence=evidence(c.syn, c.rst.ref),
             )
         elif c.outcome is Outcome.UNANSWERED:
-            yield Finding(
+            yield make_finding(
                 code=Code.CONTROL_UNANSWERED,
                 severity=Severity.ERROR,
                 where=Where.SERVER_ROUTER,
@@ -59,7 +59,7 @@ def control_failures(trace: Trace) -> Iterator[Finding]:
             )
         elif c.outcome is Outcome.UNREACHABLE:
             assert c.icmp is not None
-            yield Finding(
+            yield make_finding(
                 code=Code.CONTROL_UNREACHABLE,
                 severity=Severity.ERROR,
                 where=Where.INTERNET,
@@ -70,11 +70,16 @@ def control_failures(trace: Trace) -> Iterator[Finding]:
             )
 
 
+def _tls(s: Session) -> bool:
+    return s.tls
+
+
 @rule
+@only_if(_tls)
 def encrypted_control(trace: Trace) -> Iterator[Finding]:
     for s in trace.sessions:
         if s.tls:
-            yield Finding(
+            yield make_finding(
                 code=Code.CONTROL_ENCRYPTED,
                 severity=Severity.WARNING,
                 where=Where.UNKNOWN,
@@ -86,7 +91,12 @@ def encrypted_control(trace: Trace) -> Iterator[Finding]:
             )
 
 
+def _login_refused(s: Session) -> bool:
+    return s.login_ok is False
+
+
 @rule
+@only_if(_login_refused)
 def login_failed(trace: Trace) -> Iterator[Finding]:
     for s in trace.sessions:
         if s.login_ok is False:
@@ -95,7 +105,7 @@ def login_failed(trace: Trace) -> Iterator[Finding]:
                 for c in s.commands
                 if c.verb in {"USER", "PASS"} and c.reply and c.reply.code == 530
             ]
-            yield Finding(
+            yield make_finding(
                 code=Code.LOGIN_FAILED,
                 severity=Severity.ERROR,
                 where=Where.SERVER_HOST,

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ftptrace.diagnose.findings import Code, Finding, Severity, Where
-from ftptrace.diagnose.registry import evidence, global_rule, rule
-from ftptrace.model import Trace
+from ftptrace.diagnose.findings import Code, Finding, Severity, Where, make_finding
+from ftptrace.diagnose.registry import evidence, global_rule, only_if, rule
+from ftptrace.model import Session, Trace
+
+
+def _has_anomalies(s: Session) -> bool:
+    return bool(s.anomalies)
 
 
 @rule
+@only_if(_has_anomalies)
 def anomalies(trace: Trace) -> Iterator[Finding]:
     for s in trace.sessions:
         seen: set[str] = set()
@@ -20,7 +25,7 @@ def anomalies(trace: Trace) -> Iterator[Finding]:
             if kind_ in seen:
                 continue
             seen.add(kind_)
-            yield Finding(
+            yield make_finding(
                 code=Code.PROTOCOL_ANOMALY,
                 severity=Severity.WARNING,
                 where=Where.UNKNOWN,
@@ -35,7 +40,7 @@ def anomalies(trace: Trace) -> Iterator[Finding]:
 def damaged_captures(trace: Trace) -> Iterator[Finding]:
     for cap in trace.captures:
         for w in cap.warnings:
-            yield Finding(
+            yield make_finding(
                 code=Code.CAPTURE_DAMAGED,
                 severity=Severity.WARNING,
                 where=Where.UNKNOWN,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ftptrace.diagnose.addresses import is_internal
-from ftptrace.diagnose.findings import Code, Finding, Severity, Where
+from ftptrace.diagnose.findings import Code, Finding, Severity, Where, make_finding
 from ftptrace.diagnose.hints import NAT_PORT_HINT, PASV_HINT, RANGE_HINT
 from ftptrace.diagnose.placement import never_arrived, where_active_failed, where_data_died
-from ftptrace.diagnose.registry import channels, evidence, port_list, rule
-from ftptrace.model import DataChannel, Outcome, Trace
+from ftptrace.diagnose.registry import channels, evidence, only_if, port_list, rule
+from ftptrace.model import DataChannel, Outcome, Session, Trace
 
 
 def _who(ch: DataChannel) -> str:
@@ -21,7 +21,22 @@ def _target(ch: DataChannel) -> str:
     return f"{ch.expected.resp_ip}:{ch.expected.resp_port}"
 
 
+def _unwell_channel(s: Session) -> bool:
+    """A channel other than an established, captured one whose transfer the server accepted:
+    the only kind on which `data_failures` finds nothing (never_arrived wants UNKNOWN)."""
+    for ch in s.data_channels:
+        if ch.outcome is not Outcome.ESTABLISHED or ch.inferred:
+            return True
+        cmd = ch.command
+        if cmd is not None:
+            reply = cmd.reply
+            if reply is not None and reply.code >= 400:
+                return True
+    return False
+
+
 @rule
+@only_if(_unwell_channel)
 def data_failures(trace: Trace) -> Iterator[Finding]:
     # The channel and its address are worded only for a finding: most channels raise none,
     # and this runs for every channel of every session.
@@ -34,7 +49,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 if conn.rst.from_peer
                 else ("a box on the path" if conn.rst.from_peer is False else conn.rst.sender)
             )
-            yield Finding(
+            yield make_finding(
                 code=Code.DATA_REFUSED,
                 severity=Severity.ERROR,
                 where=where,
@@ -77,7 +92,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                     "no FTP helper (or it is blind), or a firewall drops it; use passive "
                     "mode or enable the helper (CT --helper ftp)."
                 )
-            yield Finding(
+            yield make_finding(
                 code=Code.DATA_SYN_UNANSWERED,
                 severity=Severity.ERROR,
                 where=where,
@@ -95,7 +110,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 where = Where.CLIENT_ROUTER  # the client's NAT rewrote nothing
             else:
                 where = Where.INTERNET
-            yield Finding(
+            yield make_finding(
                 code=Code.DATA_UNREACHABLE,
                 severity=Severity.ERROR,
                 where=where,
@@ -110,7 +125,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
             )
         elif ch.outcome is Outcome.FAILED and not ch.passive:
             reply = ch.command.reply if ch.command else None
-            yield Finding(
+            yield make_finding(
                 code=Code.ACTIVE_CONNECT_FAILED,
                 severity=Severity.ERROR,
                 where=where_active_failed(s, ch),
@@ -124,7 +139,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
             )
         elif ch.outcome is Outcome.FAILED:
             reply = ch.command.reply if ch.command else None
-            yield Finding(
+            yield make_finding(
                 code=Code.TRANSFER_FAILED,
                 severity=Severity.ERROR,
                 where=Where.UNKNOWN,
@@ -145,7 +160,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 else "The server refused the transfer before any data connection: check the "
                 "file name, permissions and the server's log."
             )
-            yield Finding(
+            yield make_finding(
                 code=Code.TRANSFER_FAILED,
                 severity=Severity.ERROR,
                 where=Where.SERVER_HOST,
@@ -157,7 +172,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
         if ch.outcome is Outcome.ESTABLISHED and ch.command is not None:
             reply = ch.command.reply
             if reply is not None and reply.code >= 400:
-                yield Finding(
+                yield make_finding(
                     code=Code.TRANSFER_FAILED,
                     severity=Severity.WARNING,
                     where=Where.SERVER_HOST,
@@ -169,7 +184,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                     evidence=evidence(reply.ref),
                 )
         if never_arrived(s, ch):
-            yield Finding(
+            yield make_finding(
                 code=Code.DATA_NEVER_ARRIVED,
                 severity=Severity.WARNING,
                 where=Where.SERVER_ROUTER,
@@ -179,7 +194,7 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
                 evidence=evidence(ch.announced_ref),
             )
         if ch.inferred:
-            yield Finding(
+            yield make_finding(
                 code=Code.DATA_NOT_CAPTURED,
                 severity=Severity.INFO,
                 where=Where.UNKNOWN,
@@ -191,7 +206,15 @@ def data_failures(trace: Trace) -> Iterator[Finding]:
             )
 
 
+def _active_connection(s: Session) -> bool:
+    for ch in s.data_channels:  # noqa: SIM110 (a loop: any() would start a generator)
+        if not ch.passive and ch.connection is not None:
+            return True
+    return False
+
+
 @rule
+@only_if(_active_connection)
 def active_source_port(trace: Trace) -> Iterator[Finding]:
     for s in trace.sessions:
         ports = {
@@ -202,7 +225,7 @@ def active_source_port(trace: Trace) -> Iterator[Finding]:
         if ports and 20 not in ports:
             first = next(ch for ch in s.data_channels if not ch.passive and ch.connection)
             assert first.connection is not None
-            yield Finding(
+            yield make_finding(
                 code=Code.ACTIVE_SOURCE_PORT_NOT_20,
                 severity=Severity.INFO,
                 where=Where.SERVER_HOST,

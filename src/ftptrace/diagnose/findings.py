@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from ftptrace.model import FrameRef
 
@@ -62,3 +63,32 @@ class Finding:
     summary: str
     hint: str
     evidence: tuple[FrameRef, ...] = ()
+
+
+_FINDING_TWIN: Any = type("_FindingTwin", (), {"__slots__": Finding.__dict__["__slots__"]})
+_new: Any = object.__new__
+
+
+def make_finding(
+    *,
+    code: Code,
+    severity: Severity,
+    where: Where,
+    summary: str,
+    hint: str,
+    evidence: tuple[FrameRef, ...] = (),
+) -> Finding:
+    """`Finding(...)` with the same keywords, a third of the cost: the frozen dataclass's
+    `__init__` stores each field through `object.__setattr__`; this fills a twin of the same
+    layout and makes it a Finding, as `model.make_session` does (see there). The rules
+    build one for nearly every other session of a capture."""
+    o = _new(_FINDING_TWIN)
+    o.code = code
+    o.severity = severity
+    o.where = where
+    o.summary = summary
+    o.hint = hint
+    o.evidence = evidence
+    o.__class__ = Finding
+    made: Finding = o
+    return made

@@ -23,13 +23,18 @@ class PassiveRange:
         self.by_server: dict[str, tuple[set[int], set[int], list[FrameRef]]] = {}
 
     def add(self, s: Session) -> None:
+        by_server = self.by_server
         for ch in s.data_channels:
             if not ch.passive or ch.inferred:
                 continue
-            missing = never_arrived(s, ch)
-            if ch.connection is None and not missing:
+            # never_arrived wants no connection: test it only for those.
+            missing = ch.connection is None
+            if missing and not never_arrived(s, ch):
                 continue
-            ok, bad, refs = self.by_server.setdefault(ch.expected.resp_ip, (set(), set(), []))
+            entry = by_server.get(ch.expected.resp_ip)
+            if entry is None:
+                entry = by_server[ch.expected.resp_ip] = (set(), set(), [])
+            ok, bad, refs = entry
             if ch.outcome is Outcome.ESTABLISHED:
                 ok.add(ch.expected.resp_port)
             elif ch.outcome in (Outcome.REFUSED, Outcome.UNANSWERED) or missing:

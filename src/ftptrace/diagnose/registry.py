@@ -18,12 +18,28 @@ SESSION_RULES: list[Rule] = []
 """Rules that look at one session at a time (called with a one-session Trace)."""
 GLOBAL_RULES: list[Rule] = []
 """Rules over what is not a session: control attempts, capture damage."""
+SESSION_GUARDS: dict[Rule, Callable[[Session], bool]] = {}
+"""Per session rule, a cheap test that is False only for sessions on which the rule
+cannot find anything (`Diagnosis.session` then skips the rule): most sessions are healthy,
+and running every rule on each of them cost more than writing it out."""
 
 
 def rule(fn: Rule) -> Rule:
     """Register a rule over one session (see `SESSION_RULES`)."""
     SESSION_RULES.append(fn)
     return fn
+
+
+def only_if(may_find: Callable[[Session], bool]) -> Callable[[Rule], Rule]:
+    """Guard a session rule (put it under `@rule`): `may_find(s)` False promises that the
+    rule yields nothing for the one-session trace of `s`. Keep the two side by side, so a
+    change to the rule is seen to need one to the guard."""
+
+    def register(fn: Rule) -> Rule:
+        SESSION_GUARDS[fn] = may_find
+        return fn
+
+    return register
 
 
 def global_rule(fn: Rule) -> Rule:
@@ -34,7 +50,10 @@ def global_rule(fn: Rule) -> Rule:
 
 def evidence(*refs: FrameRef | None) -> tuple[FrameRef, ...]:
     """The frames a finding rests on: the ones that exist in a capture (frame 0 never does)."""
-    return tuple(r for r in refs if r is not None and r.frame > 0)
+    if len(refs) == 1:  # the usual case, without a generator
+        r = refs[0]
+        return (r,) if r is not None and r.frame > 0 else ()
+    return tuple([r for r in refs if r is not None and r.frame > 0])
 
 
 def channels(trace: Trace) -> Iterator[tuple[Session, DataChannel]]:

@@ -240,12 +240,6 @@ def _opt(text: str | None) -> str:
     return "null" if text is None else _jstr(text)
 
 
-def _reply_line(r: Reply | None) -> str:
-    if r is None:
-        return "null"
-    return f'{{"code": {r.code}, "text": {_jstr(r.text)}, "frame": {r.ref.frame}}}'
-
-
 def _ts_text(ts: float) -> str:
     """`_compact(round(ts, 6))` for a command's time, without its two slow conversions.
 
@@ -265,10 +259,19 @@ def _ts_text(ts: float) -> str:
     return repr(r) if isfinite(r) else _COMPACT.encode(r)
 
 
+_VERB_HEAD: dict[str, str] = {}
+"""`, "command": VERB, "arg": ` per verb: verbs are few, but they come off the wire, so the
+cache is emptied when it grows past `_VERB_HEAD_MAX`."""
+_VERB_HEAD_MAX = 256
+
+
 def _commands_line(commands: tuple[Command, ...]) -> str:
-    """The `commands` array: the longest part of a session, so its loop is kept flat."""
+    """The `commands` array: the longest part of a session, so its loop is kept flat (the
+    time is `_ts_text`'s fast path, inlined)."""
     parts: list[str] = []
     append = parts.append
+    jstr = _jstr
+    heads = _VERB_HEAD
     for c in commands:
         replies = c.replies
         # Command.reply, without its loop for the usual single reply (final or not, it is
@@ -277,56 +280,86 @@ def _commands_line(commands: tuple[Command, ...]) -> str:
         reply = (
             "null"
             if r is None
-            else f'{{"code": {r.code}, "text": {_jstr(r.text)}, "frame": {r.ref.frame}}}'
+            else f'{{"code": {r.code}, "text": {jstr(r.text)}, "frame": {r.ref.frame}}}'
         )
+        ts = c.ts
+        if type(ts) is float and 1.0 <= ts < 4294967296.0:
+            t = f"{ts:.6f}".rstrip("0")
+            if t[-1] == ".":
+                t += "0"
+        else:
+            t = _ts_text(ts)
+        verb = c.verb
+        head = heads.get(verb)
+        if head is None:
+            if len(heads) >= _VERB_HEAD_MAX:
+                heads.clear()
+            head = heads[verb] = f', "command": {jstr(verb)}, "arg": '
         arg = c.arg
         append(
-            f'{{"ts": {_ts_text(c.ts)}, "frame": {c.ref.frame}, "command": {_jstr(c.verb)}, '
-            f'"arg": {"null" if arg is None else _jstr(arg)}, "reply": {reply}}}'
+            f'{{"ts": {t}, "frame": {c.ref.frame}{head}'
+            f'{"null" if arg is None else jstr(arg)}, "reply": {reply}}}'
         )
     return "[" + ", ".join(parts) + "]"
 
 
-def _connection_line(c: Connection | None) -> str:
-    if c is None:
-        return "null"
-    orig_ip, orig_port = c.orig
-    resp_ip, resp_port = c.resp
-    rst, icmp = c.rst, c.icmp
-    rst_text = (
-        "null"
-        if rst is None
-        else f'{{"frame": {rst.ref.frame}, "sender": {_jstr(rst.sender)}, "ttl": {rst.ttl}, '
-        f'"from_peer": {_LITERAL[rst.from_peer]}}}'
-    )
-    icmp_text = (
-        "null"
-        if icmp is None
-        else f'{{"frame": {icmp.ref.frame}, "sender": {_jstr(icmp.sender)}, '
-        f'"kind": {_jstr(icmp.kind)}}}'
-    )
-    return (
-        f'{{"orig": {{"ip": {_jstr(orig_ip)}, "port": {orig_port}}}, '
-        f'"resp": {{"ip": {_jstr(resp_ip)}, "port": {resp_port}}}, '
-        f'"syn_frame": {"null" if c.syn is None else c.syn.frame}, "syn_count": {c.syn_count}, '
-        f'"synack_frame": {"null" if c.synack is None else c.synack.frame}, '
-        f'"rst": {rst_text}, "icmp": {icmp_text}, "outcome": {_jstr(c.outcome)}}}'
-    )
-
-
 def _channel_line(ch: DataChannel) -> str:
-    cmd, ex = ch.command, ch.expected
+    """One data channel, its connection and its command's reply written inline (and the
+    `bytes` and `Command.text` properties): this runs for every channel of every session."""
+    cmd, ex, c = ch.command, ch.expected, ch.connection
+    jstr = _jstr
+    if cmd is None:
+        command = command_reply = "null"
+    else:
+        arg = cmd.arg
+        command = jstr(cmd.verb if arg is None else f"{cmd.verb} {arg}")
+        replies = cmd.replies
+        r = replies[0] if len(replies) == 1 else cmd.reply
+        command_reply = (
+            "null"
+            if r is None
+            else f'{{"code": {r.code}, "text": {jstr(r.text)}, "frame": {r.ref.frame}}}'
+        )
+    if c is None:
+        connection = "null"
+        nbytes = 0
+    else:
+        orig_ip, orig_port = c.orig
+        resp_ip, resp_port = c.resp
+        rst, icmp, syn, synack = c.rst, c.icmp, c.syn, c.synack
+        nbytes = c.bytes_orig + c.bytes_resp
+        rst_text = (
+            "null"
+            if rst is None
+            else f'{{"frame": {rst.ref.frame}, "sender": {jstr(rst.sender)}, "ttl": {rst.ttl}, '
+            f'"from_peer": {_LITERAL[rst.from_peer]}}}'
+        )
+        icmp_text = (
+            "null"
+            if icmp is None
+            else f'{{"frame": {icmp.ref.frame}, "sender": {jstr(icmp.sender)}, '
+            f'"kind": {jstr(icmp.kind)}}}'
+        )
+        connection = (
+            f'{{"orig": {{"ip": {jstr(orig_ip)}, "port": {orig_port}}}, '
+            f'"resp": {{"ip": {jstr(resp_ip)}, "port": {resp_port}}}, '
+            f'"syn_frame": {"null" if syn is None else syn.frame}, '
+            f'"syn_count": {c.syn_count}, '
+            f'"synack_frame": {"null" if synack is None else synack.frame}, '
+            f'"rst": {rst_text}, "icmp": {icmp_text}, "outcome": {jstr(c.outcome)}}}'
+        )
+    ann, matched = ch.announced_ip, ch.matched_by
     return (
-        f'{{"via": {_jstr(ch.via)}, "passive": {_LITERAL[ch.passive]}, '
-        f'"announced": {{"ip": {_opt(ch.announced_ip)}, "port": {ch.announced_port}}}, '
+        f'{{"via": {jstr(ch.via)}, "passive": {_LITERAL[ch.passive]}, '
+        f'"announced": {{"ip": {"null" if ann is None else jstr(ann)}, '
+        f'"port": {ch.announced_port}}}, '
         f'"announced_frame": {ch.announced_ref.frame}, '
-        f'"expected": {{"orig_ip": {_jstr(ex.orig_ip)}, "resp_ip": {_jstr(ex.resp_ip)}, '
+        f'"expected": {{"orig_ip": {jstr(ex.orig_ip)}, "resp_ip": {jstr(ex.resp_ip)}, '
         f'"resp_port": {ex.resp_port}}}, '
-        f'"command": {"null" if cmd is None else _jstr(cmd.text)}, '
-        f'"command_reply": {"null" if cmd is None else _reply_line(cmd.reply)}, '
-        f'"outcome": {_jstr(ch.outcome)}, "inferred": {_LITERAL[ch.inferred]}, '
-        f'"matched_by": {_opt(ch.matched_by)}, "connection": {_connection_line(ch.connection)}, '
-        f'"bytes": {ch.bytes}}}'
+        f'"command": {command}, "command_reply": {command_reply}, '
+        f'"outcome": {jstr(ch.outcome)}, "inferred": {_LITERAL[ch.inferred]}, '
+        f'"matched_by": {"null" if matched is None else jstr(matched)}, '
+        f'"connection": {connection}, "bytes": {nbytes}}}'
     )
 
 
