@@ -102,7 +102,7 @@ class TraceBuilder:
         self._attempts: list[Connection] = []
         self.encrypted: dict[tuple[str, str], SessionDraft] = {}
         """(client ip, server ip) of sessions whose control channel went TLS."""
-        self._refs: dict[int, FrameRef] = {}
+        self._path = capture.path
         self._count = 0
         self._now = 0.0
         self.packets = 0
@@ -115,15 +115,9 @@ class TraceBuilder:
     # -- references and expectations -----------------------------------------------------
     def ref(self, frame: int) -> FrameRef:
         """The `FrameRef` of `frame` in this capture; one is built for nearly every control
-        line, hence `make_frame_ref` and a small cache (cleared at each sweep) so that a
-        frame referenced twice in a while shares its object."""
-        refs = self._refs
-        r = refs.get(frame)
-        if r is None:
-            r = make_frame_ref(self.capture.path, frame)
-            if len(refs) < 100_000:
-                refs[frame] = r
-        return r
+        line, hence `make_frame_ref`. (A cache of them was dropped: on the bench captures no
+        frame was ever looked up twice — the session draft reuses a reply's own ref.)"""
+        return make_frame_ref(self._path, frame)
 
     def expect(self, session: SessionDraft, ch: DraftChannel) -> None:
         self._expect.setdefault(ch.expected.resp_port, []).append((session, ch))
@@ -330,7 +324,6 @@ class TraceBuilder:
         now = self._now
         idle = now - IDLE_SECONDS
         grace = now - CLOSED_GRACE
-        self._refs.clear()  # a cache only: frames already referenced keep their objects
         sessions = self._sessions
         for ident, draft in list(sessions.items()):
             st = draft.conn
