@@ -36,15 +36,11 @@ from ftptrace.net.prefilter import LivePorts, PortPrefilter
 from ftptrace.render.json import dumps
 from ftptrace.replay import Analysis, document, read_trace
 from ftptrace.trace import TraceBuilder
+from shipped import CAPTURES
 
 from wire import PSH, Ftp, Wire, ep, raw_ip
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = sorted(
-    p.relative_to(ROOT)
-    for p in (ROOT / "captures").rglob("*")
-    if p.suffix in {".pcap", ".pcapng", ".gz"}
-)
 CLASSIC = [p for p in CAPTURES if p.suffix == ".pcap"]
 
 

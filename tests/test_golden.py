@@ -15,13 +15,9 @@ import pytest
 
 from ftptrace.render.json import dumps, to_document
 from ftptrace.replay import analyze
+from shipped import CAPTURES
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = sorted(
-    p.relative_to(ROOT)
-    for p in (ROOT / "captures").rglob("*")
-    if p.suffix in {".pcap", ".pcapng", ".gz"}
-)
 UPDATE = os.environ.get("FTPTRACE_UPDATE_GOLDEN") == "1"
 
 

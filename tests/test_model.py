@@ -92,6 +92,9 @@ CASES: list[tuple[Callable[..., Any], Any]] = [
     (model.make_connection, CONN),
     (model.make_data_channel, CHANNEL),
     (model.make_session, SESSION),
+    (model.make_trace, model.Trace(captures=(model.CaptureInfo(path="a.pcap"),),
+                                   sessions=(SESSION,), control_attempts=(CONN,),
+                                   warnings=("cut",))),
 ]
 
 

@@ -35,13 +35,9 @@ from ftptrace.model import (
 )
 from ftptrace.net.model import Endpoint
 from ftptrace.replay import analyze
+from shipped import CAPTURES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-CAPTURES = sorted(
-    p.relative_to(ROOT)
-    for p in (ROOT / "captures").rglob("*")
-    if p.suffix in {".pcap", ".pcapng", ".gz"}
-)
 
 # Addresses of every kind the rules tell apart, and one that is not an address.
 IPS = ["10.0.0.2", "192.168.1.2", "100.64.0.9", "203.0.113.10", "198.51.100.2", "8.8.8.8",

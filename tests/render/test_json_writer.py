@@ -38,13 +38,9 @@ from ftptrace.render.json import (
     session_line,
 )
 from ftptrace.replay import analyze
+from shipped import CAPTURES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-CAPTURES = sorted(
-    p.relative_to(ROOT)
-    for p in (ROOT / "captures").rglob("*")
-    if p.suffix in {".pcap", ".pcapng", ".gz"}
-)
 
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=str)

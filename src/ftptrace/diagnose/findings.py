@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ftptrace.model import FrameRef
+from ftptrace.model import FrameRef, slot_twin
 
 
 class Severity(StrEnum):
@@ -65,7 +65,7 @@ class Finding:
     evidence: tuple[FrameRef, ...] = ()
 
 
-_FINDING_TWIN: Any = type("_FindingTwin", (), {"__slots__": Finding.__dict__["__slots__"]})
+_FINDING_TWIN = slot_twin(Finding)
 _new: Any = object.__new__
 
 

@@ -12,8 +12,6 @@ are still importable from here.
 
 from __future__ import annotations
 
-from typing import Any
-
 # Import order is registration order, the same as when every rule lived in this module (the
 # output does not depend on it: findings are sorted, and no two rules share a code).
 # isort: off
@@ -35,24 +33,13 @@ from ftptrace.diagnose.registry import (
     global_rule,
     rule,
 )
-from ftptrace.model import Session, Trace
-
-_TRACE_TWIN: Any = type("_TraceTwin", (), {"__slots__": Trace.__dict__["__slots__"]})
-_new: Any = object.__new__
+from ftptrace.model import Session, Trace, make_trace
 
 
 def _one_session(s: Session) -> Trace:
-    """`Trace(captures=(), sessions=(s,))`, faster: filled through a twin of the same
-    layout, as `model.make_session` does (the frozen dataclass's __init__ costs more than
-    the rules it feeds on a healthy session)."""
-    o = _new(_TRACE_TWIN)
-    o.captures = ()
-    o.sessions = (s,)
-    o.control_attempts = ()
-    o.warnings = ()
-    o.__class__ = Trace
-    one: Trace = o
-    return one
+    """`Trace(captures=(), sessions=(s,))` for the session rules, through `make_trace`: the
+    frozen dataclass's __init__ costs more than the rules it feeds on a healthy session."""
+    return make_trace((), (s,))
 
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
