@@ -1,23 +1,38 @@
-"""`PortPrefilter.select` (numpy, a buffer at a time) judges exactly as `__call__` does.
+"""The batch prefilter (numpy, a buffer at a time) judges exactly as `__call__` does.
 
-`select` classifies a whole buffer of records up front and then re-judges the records
-further on whenever the consumer added ports while handling a frame; `__call__` judges one
-frame against the port set as it is when the frame is reached. Both must keep the same
-frames, and `LivePorts` must keep its lookup table and its log of additions exact.
+`net.frame_batch.describe` classifies a whole buffer of records up front (`classify`) and
+`PortPrefilter.pick_rows` then re-judges the records further on whenever the consumer
+added ports while handling a frame; `__call__` judges one frame against the port set as it
+is when the frame is reached. Both must keep the same frames, and `LivePorts` must keep
+its lookup table and its log of additions exact.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ftptrace.net.frame_batch import describe
 from ftptrace.net.prefilter import CLASSIFIED_LINKTYPES, LivePorts, PortPrefilter
 
 from .framegen import PORT_POOL, buffer_of, frames, port_sets, seeds
 
 CLASSIFIED = sorted(CLASSIFIED_LINKTYPES)
+
+
+def select(
+    keep: PortPrefilter, linktype: int, buf: bytes, starts: list[int], ends: list[int]
+) -> Iterator[int]:
+    """What the reader does with one buffer of records (`buffer_of`: each frame after its
+    16-byte record header): `describe` them, then `pick_rows`; the kept records' indices."""
+    last_end = ends[-1] if ends else 0
+    rows = describe(linktype, buf, [s - 16 for s in starts], last_end, order="<",
+                    units=10**6, first=0)
+    return (row[0] - 1 for row in keep.pick_rows(rows))
 
 
 def members(table: np.ndarray) -> list[int]:
@@ -96,7 +111,7 @@ def test_live_ports_update_of_several_iterables_and_empty_set() -> None:
     assert members(live.table) == [1, 2, 3, 65535]
 
 
-# -- select == __call__, fixed port set -----------------------------------------------------
+# -- the batch prefilter == __call__, fixed port set --------------------------------------------
 
 
 def judged_one_by_one(
@@ -121,11 +136,11 @@ def test_select_keeps_what_call_keeps(
     keep = PortPrefilter(LivePorts(ports))
     assert keep.batched
     expected = judged_one_by_one(keep, linktype, buf, starts, ends)
-    assert list(keep.select(linktype, buf, starts, ends)) == expected
+    assert list(select(keep, linktype, buf, starts, ends)) == expected
 
 
 def test_select_covers_every_decision() -> None:
-    """A fixed buffer where each rule decides one frame, so select's masks all matter."""
+    """A fixed buffer where each rule decides one frame, so the batch masks all matter."""
     import struct
 
     def eth_tcp(sport: int, dport: int, flags: int, payload: bytes = b"", ihl: int = 5,
@@ -155,10 +170,10 @@ def test_select_covers_every_decision() -> None:
     keep = PortPrefilter(LivePorts({21}))
     want = [1, 2, 3, 5, 6, 8, 9, 12]
     assert judged_one_by_one(keep, 1, buf, starts, ends) == want
-    assert list(keep.select(1, buf, starts, ends)) == want
+    assert list(select(keep, 1, buf, starts, ends)) == want
 
 
-# -- select with ports added while the consumer handles frames -----------------------------
+# -- the batch prefilter with ports added while the consumer handles frames ---------------------
 
 
 def consume(
@@ -172,7 +187,7 @@ def consume(
     """The consumer: handles each kept frame, adding the ports `adds` says for it."""
     ports = keep.ports
     got = []
-    for i in keep.select(linktype, buf, starts, ends):
+    for i in select(keep, linktype, buf, starts, ends):
         got.append(i)
         for port in adds.get(i, ()):
             ports.add(port)
@@ -217,7 +232,7 @@ def test_select_rejudges_after_ports_are_added(
     expected = reference(one, linktype, buf, starts, ends, adds)
     assert consume(batch, linktype, buf, starts, ends, adds) == expected
     assert live == one.ports
-    assert live.added == []  # select consumed its log
+    assert live.added == []  # pick_rows consumed its log
 
 
 def test_port_added_after_frame_k_keeps_later_records_on_it() -> None:
@@ -234,7 +249,7 @@ def test_port_added_after_frame_k_keeps_later_records_on_it() -> None:
               eth_ack(40001, 50000), eth_ack(40002, 50001), eth_ack(50000, 40001)]
     buf, starts, ends = buffer_of(frames)
     keep = PortPrefilter(LivePorts({21}))
-    assert list(keep.select(1, buf, starts, ends)) == [1]
+    assert list(select(keep, 1, buf, starts, ends)) == [1]
     adds = {1: [50000]}
     assert consume(keep, 1, buf, starts, ends, adds) == [1, 3, 5]
     keep = PortPrefilter(LivePorts({21}))
@@ -242,7 +257,7 @@ def test_port_added_after_frame_k_keeps_later_records_on_it() -> None:
     # Added while handling the last kept frame of one buffer: the next buffer sees it.
     keep = PortPrefilter(LivePorts({21}))
     assert consume(keep, 1, buf, starts[:2], ends[:2], adds) == [1]
-    assert list(keep.select(1, buf, starts[2:], ends[2:])) == [1, 3]  # frames 3 and 5
+    assert list(select(keep, 1, buf, starts[2:], ends[2:])) == [1, 3]  # frames 3 and 5
 
 
 @pytest.mark.parametrize("linktype", [0, 12, 113, 229, 276, 147])
@@ -250,10 +265,10 @@ def test_unsupported_linktypes_keep_every_record(linktype: int) -> None:
     frames = [b"", b"\x00" * 60, b"\x45" + b"\x00" * 70, b"\x11" * 3]
     buf, starts, ends = buffer_of(frames)
     keep = PortPrefilter(LivePorts())
-    assert list(keep.select(linktype, buf, starts, ends)) == [0, 1, 2, 3]
+    assert list(select(keep, linktype, buf, starts, ends)) == [0, 1, 2, 3]
     assert judged_one_by_one(keep, linktype, buf, starts, ends) == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("linktype", [1, 101, 113])
 def test_select_of_no_records(linktype: int) -> None:
-    assert list(PortPrefilter(LivePorts()).select(linktype, b"", [], [])) == []
+    assert list(select(PortPrefilter(LivePorts()), linktype, b"", [], [])) == []

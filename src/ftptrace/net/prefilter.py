@@ -12,21 +12,22 @@ Two forms of the same rule:
 
 * `PortPrefilter.__call__` judges one frame in place (the pcapng reader, and any reader
   without numpy's help);
-* `PortPrefilter.select` judges a whole buffer of classic-pcap records at once with
-  numpy and then walks the survivors in order, re-checking the records that depend on
-  the port set whenever the consumer added ports while handling an earlier frame. Why:
-  a Python function call per frame costs as much as the rest of the read (bench/README.md).
+* `classify` judges a whole buffer of classic-pcap records at once with numpy (for
+  `net.frame_batch.describe`), and `PortPrefilter.pick_rows` then walks the survivors in
+  order, re-checking the records that depend on the port set whenever the consumer added
+  ports while handling an earlier frame. Why: a Python function call per frame costs as
+  much as the rest of the read (bench/README.md).
 
 The port set is live: a 227 reply read from frame 1000 makes frame 1001 to that port
 matter. `LivePorts` is a `set` that also keeps a lookup table and a log of new ports, so
-`select` can pick up an addition between two frames it yields.
+`pick_rows` can pick up an addition between two rows it yields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ftptrace.net.model import FIN, RST, SYN
 
@@ -35,12 +36,11 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 _KEEP_FLAGS = SYN | FIN | RST
-_T = TypeVar("_T")
 _GREETING = b"220"
 
 
 class LivePorts(set[int]):
-    """The set of ports whose every segment matters, as a set plus what `select` needs.
+    """The set of ports whose every segment matters, as a set plus what `pick_rows` needs.
 
     `table` mirrors membership as a numpy boolean lookup table (built on first use) and
     `added` logs ports that entered since the consumer last cleared it. Removals only make
@@ -130,39 +130,30 @@ class PortPrefilter:
 
     @property
     def batched(self) -> bool:
-        """`select` is usable: the port set logs its additions."""
+        """`pick_rows` is usable: the port set logs its additions."""
         return isinstance(self.ports, LivePorts)
 
-    def select(
-        self, linktype: int, buf: bytes, starts: list[int], ends: list[int]
-    ) -> Iterator[int]:
-        """Indices (into `starts`) of the frames to keep, in order, judged as `__call__` would.
-
-        A generator: the consumer handles each yielded frame (and may add ports) before
-        asking for the next, and records further on are re-judged against ports added in
-        the meantime. Needs a `LivePorts` set; it clears the set's `added` log.
-        """
-        if linktype not in CLASSIFIED_LINKTYPES or not starts:
-            yield from range(len(starts))
-            return
-        import numpy as np
-
-        yield from self.pick(*_classify(np, linktype, buf, starts, ends))
-
-    def pick(self, certain: Any, depends: Any, sport: Any, dport: Any) -> Iterator[int]:
-        """`select` once the records are classified (`classify`, here or in a helper
-        process): indices of the records to keep, re-judged as ports are added."""
-        return self._walk(certain, depends, sport, dport, _indices, _same, _same)
-
     def pick_rows(self, rows: Any) -> Iterator[Any]:
-        """`pick` over a `net.frame_batch.ROW` record array (in frame order; records the
-        prefilter drops whatever the ports may be left out): the kept rows, as tuples,
-        in order, re-judged as ports are added."""
+        """The rows to keep of a `net.frame_batch.ROW` record array (in frame order;
+        records the prefilter drops whatever the ports may be left out), as tuples, in
+        order, judged as `__call__` would judge each record.
+
+        A generator: the consumer handles each yielded row (and may add ports) before
+        asking for the next, and the records further on that only depended on the port
+        set are then re-judged against the ports added. Needs a `LivePorts` set; it
+        clears the set's `added` log.
+        """
         import numpy as np
 
+        ports = self.ports
+        assert isinstance(ports, LivePorts)
+        ports.added.clear()
         # Contiguous copies: re-judging scans them again, and strided views of the
         # record array would be copied by every such scan (searchsorted above all).
         kind = rows["kind"]
+        certain, depends = kind == 1, kind == 2
+        sport = np.ascontiguousarray(rows["sport"])
+        dport = np.ascontiguousarray(rows["dport"])
         frames = np.ascontiguousarray(rows["frame"])
         columns = [rows[name] for name in rows.dtype.names]
 
@@ -171,35 +162,6 @@ class PortPrefilter:
             # tolist(), which boxes every field through a numpy scalar.
             return list(zip(*[column[indices].tolist() for column in columns], strict=True))
 
-        return self._walk(
-            kind == 1,
-            kind == 2,
-            np.ascontiguousarray(rows["sport"]),
-            np.ascontiguousarray(rows["dport"]),
-            take,
-            lambda row: int(np.searchsorted(frames, row[0])),
-            itemgetter(0),  # the frame number
-        )
-
-    def _walk(
-        self,
-        certain: Any,
-        depends: Any,
-        sport: Any,
-        dport: Any,
-        take: Callable[[Any], list[_T]],
-        index_of: Callable[[_T], int],
-        order_of: Callable[[_T], int],
-    ) -> Iterator[_T]:
-        """The kept records' items (`take` turns an index array into them, `index_of`
-        gives an item's index back, `order_of` a cheaper key in the same order),
-        yielded one at a time: after each, the records further on that only depended on
-        the port set are re-judged if the consumer added ports meanwhile."""
-        import numpy as np
-
-        ports = self.ports
-        assert isinstance(ports, LivePorts)
-        ports.added.clear()
         table = ports.table
         keep = certain | (depends & (table[sport] | table[dport]))
         items = take(np.flatnonzero(keep))
@@ -218,23 +180,20 @@ class PortPrefilter:
                     present = set(sport[depends].tolist()) | set(dport[depends].tolist())
                 if present.isdisjoint(new):
                     continue  # none of this buffer's records uses them: nothing to redo
-                rest = index_of(item) + 1
+                rest = int(np.searchsorted(frames, item[0])) + 1  # rows may skip records
                 hit = np.zeros(len(keep) - rest, dtype=np.bool_)
                 for port in new:
                     hit |= (sport[rest:] == port) | (dport[rest:] == port)
                 hit &= depends[rest:] & ~keep[rest:]
                 if hit.any():
                     keep[rest:] |= hit
-                    items = sorted(items[i:] + take(np.flatnonzero(hit) + rest), key=order_of)
+                    # By frame number (the rows' first field), not by position: finding
+                    # a row's position is a search.
+                    items = sorted(items[i:] + take(np.flatnonzero(hit) + rest), key=_frame)
                     i = 0
 
 
-def _indices(indices: Any) -> list[int]:
-    return list(indices.tolist())
-
-
-def _same(index: int) -> int:
-    return index
+_frame = itemgetter(0)
 
 
 CLASSIFIED_LINKTYPES = frozenset({1, 101, 228})
