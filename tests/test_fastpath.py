@@ -177,22 +177,6 @@ class InProcessHelper:
         return self.returncode
 
 
-@pytest.fixture
-def helper_forced(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every plain classic pcap goes to the indexing helper; returns the IndexedPcaps made."""
-    monkeypatch.setattr(pcap_module, "HELPER_MIN_BYTES", 0)
-    monkeypatch.setattr("ftptrace.net.indexer.os.cpu_count", lambda: 2)
-    made: list[Any] = []
-    init = indexer.IndexedPcap.__init__
-
-    def spy(self: indexer.IndexedPcap, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(indexer.IndexedPcap, "__init__", spy)
-    return made
-
-
 def in_process(path: Path, read: Any) -> Trace:
     """`read(path)` with the in-process batched reader, whatever the fixtures forced."""
     with mock.patch.object(pcap_module, "HELPER_MIN_BYTES", 1 << 62):
@@ -202,15 +186,15 @@ def in_process(path: Path, read: Any) -> Trace:
 
 @pytest.mark.parametrize("capture", CLASSIC, ids=str)
 def test_shipped_capture_indexed_in_process_helper(
-    capture: Path, monkeypatch: pytest.MonkeyPatch, helper_forced: list[Any]
+    capture: Path, monkeypatch: pytest.MonkeyPatch, helper_on: list[Any]
 ) -> None:
     monkeypatch.chdir(ROOT)
     want = in_process(capture, full)
-    assert helper_forced == []
+    assert helper_on == []
     monkeypatch.setattr("ftptrace.net.indexer.subprocess.Popen", InProcessHelper)
     assert_same(fast(capture), want)
     assert_same(full(capture), want)
-    assert len(helper_forced) == 2
+    assert len(helper_on) == 2
 
 
 @pytest.mark.parametrize(
@@ -219,20 +203,20 @@ def test_shipped_capture_indexed_in_process_helper(
     ids=str,
 )
 def test_shipped_capture_indexed_by_helper_process(
-    capture: Path, monkeypatch: pytest.MonkeyPatch, helper_forced: list[Any]
+    capture: Path, monkeypatch: pytest.MonkeyPatch, helper_on: list[Any]
 ) -> None:
     monkeypatch.chdir(ROOT)
     want = in_process(capture, fast)
-    assert helper_forced == []
+    assert helper_on == []
     got = fast(capture)
-    (made,) = helper_forced
+    (made,) = helper_on
     assert made._proc.args[1:3] == ["-m", "ftptrace.net.indexer"]  # a real process
     assert made._proc.poll() is not None  # ended (or stopped) with the read
     assert_same(got, want)
 
 
 def test_all_shipped_records_in_one_file_by_helper_process(
-    tmp_path: Path, helper_forced: list[Any]
+    tmp_path: Path, helper_on: list[Any]
 ) -> None:
     """Every record of every shipped classic pcap, one file after the other (the trace is
     nonsense, but both readers must make the same nonsense), indexed by a real helper."""
@@ -245,9 +229,9 @@ def test_all_shipped_records_in_one_file_by_helper_process(
     path.write_bytes(b"".join(parts))
     want = in_process(path, fast)
     assert_same(in_process(path, full), want)
-    assert helper_forced == []
+    assert helper_on == []
     assert_same(fast(path), want)
-    assert len(helper_forced) == 1
+    assert len(helper_on) == 1
     assert len(want.sessions) > 50
 
 

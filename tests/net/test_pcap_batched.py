@@ -31,7 +31,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftptrace.net import indexer
 from ftptrace.net import pcap as pcap_module
 from ftptrace.net.pcap import MAX_RECORD, RawFrame, open_capture
 from ftptrace.net.prefilter import LivePorts, PortPrefilter
@@ -249,23 +248,6 @@ def test_gzip_batched_read_equals_plain(workdir: Path, tail: str, truncate: bool
 
 
 # -- the helper process (net.indexer) -------------------------------------------------------
-
-
-@pytest.fixture
-def helper_on(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every plain classic pcap read with keep_batch goes to a helper process; returns the
-    list of IndexedPcap objects made (a spy), so a test can tell the helper really ran."""
-    monkeypatch.setattr(pcap_module, "HELPER_MIN_BYTES", 0)
-    monkeypatch.setattr("ftptrace.net.indexer.os.cpu_count", lambda: 2)
-    made: list[Any] = []
-    init = indexer.IndexedPcap.__init__
-
-    def spy(self: indexer.IndexedPcap, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(indexer.IndexedPcap, "__init__", spy)
-    return made
 
 
 @pytest.mark.parametrize(
