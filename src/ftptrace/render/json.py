@@ -265,30 +265,23 @@ cache is emptied when it grows past `_VERB_HEAD_MAX`."""
 _VERB_HEAD_MAX = 256
 
 
+def _final_reply_text(c: Command) -> str:
+    """`Command.reply` as JSON text, without its loop for the usual single reply (final or
+    not, that one is what `reply` returns)."""
+    replies = c.replies
+    r = replies[0] if len(replies) == 1 else c.reply
+    if r is None:
+        return "null"
+    return f'{{"code": {r.code}, "text": {_jstr(r.text)}, "frame": {r.ref.frame}}}'
+
+
 def _commands_line(commands: tuple[Command, ...]) -> str:
-    """The `commands` array: the longest part of a session, so its loop is kept flat (the
-    time is `_ts_text`'s fast path, inlined)."""
+    """The `commands` array: the longest part of a session, so its loop is kept flat."""
     parts: list[str] = []
     append = parts.append
     jstr = _jstr
     heads = _VERB_HEAD
     for c in commands:
-        replies = c.replies
-        # Command.reply, without its loop for the usual single reply (final or not, it is
-        # the one returned).
-        r = replies[0] if len(replies) == 1 else c.reply
-        reply = (
-            "null"
-            if r is None
-            else f'{{"code": {r.code}, "text": {jstr(r.text)}, "frame": {r.ref.frame}}}'
-        )
-        ts = c.ts
-        if type(ts) is float and 1.0 <= ts < 4294967296.0:
-            t = f"{ts:.6f}".rstrip("0")
-            if t[-1] == ".":
-                t += "0"
-        else:
-            t = _ts_text(ts)
         verb = c.verb
         head = heads.get(verb)
         if head is None:
@@ -297,8 +290,8 @@ def _commands_line(commands: tuple[Command, ...]) -> str:
             head = heads[verb] = f', "command": {jstr(verb)}, "arg": '
         arg = c.arg
         append(
-            f'{{"ts": {t}, "frame": {c.ref.frame}{head}'
-            f'{"null" if arg is None else jstr(arg)}, "reply": {reply}}}'
+            f'{{"ts": {_ts_text(c.ts)}, "frame": {c.ref.frame}{head}'
+            f'{"null" if arg is None else jstr(arg)}, "reply": {_final_reply_text(c)}}}'
         )
     return "[" + ", ".join(parts) + "]"
 
@@ -313,13 +306,7 @@ def _channel_line(ch: DataChannel) -> str:
     else:
         arg = cmd.arg
         command = jstr(cmd.verb if arg is None else f"{cmd.verb} {arg}")
-        replies = cmd.replies
-        r = replies[0] if len(replies) == 1 else cmd.reply
-        command_reply = (
-            "null"
-            if r is None
-            else f'{{"code": {r.code}, "text": {jstr(r.text)}, "frame": {r.ref.frame}}}'
-        )
+        command_reply = _final_reply_text(cmd)
     if c is None:
         connection = "null"
         nbytes = 0
