@@ -331,8 +331,8 @@ class FtpSession:
     def _command(self, verb: str, arg: str | None, ts: float, frame: int, out: list[Event]) -> None:
         """One parsed command line: mask it, queue it for its replies, note an address.
 
-        Runs once per command of a capture, so `mask_argument`, `_scrub` and `_push` are
-        inlined for the usual case; `verb` is upper-case (both parsers make it so).
+        Runs once per command of a capture, so `mask_argument` and `_push` are inlined for
+        the usual case; `verb` is upper-case (both parsers make it so).
         """
         shown = arg
         if arg is not None:
@@ -344,10 +344,8 @@ class FtpSession:
                 assert masked is not None  # an argument is masked, never dropped
                 text = masked
             if self._longest_first:
-                # A password typed again as another command's argument is still the
-                # password (`_scrub`, longest first).
-                for secret in self._longest_first:
-                    text = text.replace(secret, codec.MASK)
+                # A password typed again as another command's argument is still the password.
+                text = self._scrub(text)
             shown = text
         seq = self._seq
         self._seq = seq + 1
@@ -464,12 +462,10 @@ class FtpSession:
 
         The command answered is the oldest pending one (FIFO), checked against REPLY_CODES;
         1yz replies leave it pending, 2yz-5yz end it (RFC 959 §4.2.1, §5.4). This runs once
-        per reply of a capture, hence the matching and `_scrub` written out here.
+        per reply of a capture, hence the matching written out here.
         """
         if self._longest_first:
-            # Some servers echo a command back: never let an echoed secret through.
-            for secret in self._longest_first:
-                text = text.replace(secret, codec.MASK)
+            text = self._scrub(text)
         if not self._greeted:
             if code in (120, 220, 421):  # the greeting, or its 120 delay note (§5.4)
                 self._greeted = code != 120
