@@ -331,8 +331,9 @@ class FtpSession:
     def _command(self, verb: str, arg: str | None, ts: float, frame: int, out: list[Event]) -> None:
         """One parsed command line: mask it, queue it for its replies, note an address.
 
-        Runs once per command of a capture, so `mask_argument` and `_push` are inlined for
-        the usual case; `verb` is upper-case (both parsers make it so).
+        Runs once per command of a capture, so `mask_argument` is asked only of the verbs
+        it can change (`MASKED_VERBS`) and `_push` is inlined for the usual case; `verb` is
+        upper-case (both parsers make it so).
         """
         shown = arg
         if arg is not None:
