@@ -67,6 +67,14 @@ def _unanswered(st: ConnState) -> bool:
     return st.synack_frame is None and not st.saw_payload
 
 
+def _expired(st: ConnState, idle: float, grace: float) -> bool:
+    """Idle since before `idle`, or closed since before `grace` (`idle` < `grace`: the
+    capture clock minus IDLE_SECONDS and CLOSED_GRACE). Written grace-first: most live
+    state was seen within the grace period and fails that test at once."""
+    last = st.last_ts
+    return last < grace and (st.closed or last < idle)
+
+
 def hop_distance(ttl: int) -> int:
     """Hops travelled, assuming the sender started from the next common initial TTL."""
     for initial in (32, 64, 128, 255):
@@ -299,11 +307,6 @@ class TraceBuilder:
             st.icmp = err
 
     # -- bounded state -------------------------------------------------------------------
-    def _expired(self, st: ConnState) -> bool:
-        """Idle for IDLE_SECONDS, or closed CLOSED_GRACE ago (`_sweep` inlines this)."""
-        now = self._now
-        return st.last_ts < now - IDLE_SECONDS or (st.closed and st.last_ts < now - CLOSED_GRACE)
-
     def _sweep(self) -> None:
         """Finish sessions that are over and forget idle state, so memory stays bounded.
 
@@ -315,22 +318,13 @@ class TraceBuilder:
         idle time for it would keep every failed session of a busy capture in memory for
         ten minutes. It is forgotten with its session; a late SYN retransmission of it is
         then ignored.
-
-        This walks every live session and connection, so `_expired` is inlined: with
-        `idle` < `grace`, "last_ts < idle or (closed and last_ts < grace)" is
-        "last_ts < grace and (closed or last_ts < idle)", and most live state fails the
-        first test at once.
         """
         now = self._now
         idle = now - IDLE_SECONDS
         grace = now - CLOSED_GRACE
         sessions = self._sessions
         for ident, draft in list(sessions.items()):
-            st = draft.conn
-            last = st.last_ts
-            if last >= grace or not (st.closed or last < idle):
-                continue  # not expired
-            if self._channels_over(draft, idle, grace):
+            if _expired(draft.conn, idle, grace) and self._channels_over(draft, idle, grace):
                 del sessions[ident]
                 self._close_session(draft)
                 for ch in draft.channels:
@@ -338,11 +332,7 @@ class TraceBuilder:
                         self._unstore(ch.conn)
                         self._data.pop(id(ch.conn), None)
         conns = self._conns
-        dead = [
-            k
-            for k, st in conns.items()
-            if (last := st.last_ts) < grace and (st.closed or last < idle)
-        ]
+        dead = [k for k, st in conns.items() if _expired(st, idle, grace)]
         if dead:
             keep_alive = {id(d.conn) for d in sessions.values()}
             for key in dead:
@@ -368,17 +358,12 @@ class TraceBuilder:
         """No data connection of an expired session holds it open (see `_sweep`):
         each is expired, or never answered while the control connection is closed."""
         closed = draft.conn.closed
-        for ch in draft.channels:
-            c = ch.conn
-            if c is None:
-                continue
-            last = c.last_ts
-            if last < grace and (c.closed or last < idle):
-                continue  # expired
-            if closed and c.synack_frame is None and not c.saw_payload:
-                continue  # `_unanswered`
-            return False
-        return True
+        return all(
+            ch.conn is None
+            or _expired(ch.conn, idle, grace)
+            or (closed and _unanswered(ch.conn))
+            for ch in draft.channels
+        )
 
     def _close_session(self, draft: SessionDraft) -> None:
         for half in (draft.conn.to_orig, draft.conn.to_resp):
