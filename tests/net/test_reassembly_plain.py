@@ -1,5 +1,6 @@
-"""`ConnState.plain` writes out `HalfStream.add` for a segment without SYN or FIN: it must
-leave the stream exactly as `add` would (deliveries, gaps, counters), whatever the order."""
+"""`ConnState.plain` hands a segment without SYN or FIN straight to
+`HalfStream.add_payload`: it must leave the stream exactly as `add` would (deliveries,
+gaps, counters), whatever the order."""
 
 from __future__ import annotations
 

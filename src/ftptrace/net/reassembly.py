@@ -96,8 +96,12 @@ class HalfStream:
                 self.next_seq = seq
         if flags & 0x01 and self.fin is None:
             self.fin = seq  # where the FIN segment starts (its payload may be cut short)
-        if not payload:
-            return
+        if payload:
+            self.add_payload(seq, payload, ts, frame)
+
+    def add_payload(self, seq: int, payload: bytes, ts: float, frame: int) -> None:
+        """`add` of a non-empty payload whose SYN/FIN, if any, `add` has accounted for:
+        what nearly every data or control segment needs (`ConnState.plain`)."""
         high = self.high
         if high is None:
             # Capture started mid-stream: take the first seen byte as the origin.
@@ -249,23 +253,7 @@ class ConnState:
             peer.acked = ack
         if payload:
             self.saw_payload = True
-            high = half.high
-            if high is None:  # the first payload seen: `add` takes it as the origin
-                half.add(seq, ACK, payload, ts, frame)
-                return
-            # `half.add` written out for a segment without SYN or FIN (every segment of a
-            # connection but a handful): one call less per data or control segment.
-            end = (seq + len(payload)) % MOD
-            if 0 < (end - high) % MOD < HALF:  # seq_diff(end, high) > 0
-                half.high = end
-            deliver = half.deliver
-            if deliver is None:
-                return
-            if seq == half.next_seq and not half.pending:
-                half.next_seq = end  # in order with nothing waiting: delivered as is
-                deliver(payload, ts, frame)
-            else:
-                half._reassemble(seq, payload, ts, frame)
+            half.add_payload(seq, payload, ts, frame)
 
     def update(self, seg: Segment) -> bool:
         """Account for one segment; return True when it travels orig → resp."""
