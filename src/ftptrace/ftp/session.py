@@ -107,11 +107,6 @@ and the passive announcements (227/228/229); every other reply skips those tests
 _new_event = tuple.__new__
 """`_new_event(CommandSent, (ts, frame, ...))` is `CommandSent(ts, frame, ...)` without the
 NamedTuple's Python-level `__new__`: one call less for the event built per control line."""
-_plain_command = codec.match_plain_command
-_plain_reply = codec.match_plain_reply
-_CODE_VALUE = {b"%d" % code: code for code in range(100, 700)}
-"""`int(code)` for the three digits `match_plain_reply` takes ([1-6][0-9][0-9]): a lookup
-costs a fraction of parsing the bytes as a number."""
 
 
 class _Lines:
@@ -223,13 +218,11 @@ class FtpSession:
             return out
         lines = self._client_lines
         if data[-1] == _LF and not lines.buf and not lines.discarding and len(data) <= _MAX_SEGMENT:
-            # The usual segment: one whole printable command line. `plain_command` (inlined
-            # here) matches only a single line, so `_Lines` need not split it.
-            m = _plain_command(data)
-            if m is not None:
-                verb, sep, arg = m.groups()
-                text = arg.decode("ascii") if sep else None
-                self._command(verb.decode("ascii").upper(), text, ts, frame, out)
+            # The usual segment: one whole printable command line. `plain_command` matches
+            # only a single line, so `_Lines` need not split it.
+            plain = codec.plain_command(data)
+            if plain is not None:
+                self._command(plain[0], plain[1], ts, frame, out)
                 return out
         # Only a reply (234) starts TLS, so a command line never ends the loop early.
         for line, cut in lines.feed(data):
@@ -253,14 +246,12 @@ class FtpSession:
             and not lines.discarding
             and len(data) <= _MAX_SEGMENT
         ):
-            # The usual segment: one whole printable one-line reply (as in `from_client`),
-            # with `codec.plain_reply` inlined: this runs for nearly every server segment.
-            m = _plain_reply(data)
-            if m is not None:
-                code, sep, text = m.groups()
-                if sep != b"-":  # else a multi-line reply starts: `_reply_line` collects it
-                    shown = text.decode("ascii") if text else ""
-                    self._reply(_CODE_VALUE[code], shown, ts, frame, out)
+            # The usual segment: one whole printable one-line reply (as in `from_client`).
+            reply = codec.plain_reply(data)
+            if reply is not None:
+                code, more, text = reply
+                if not more:  # else a multi-line reply starts: `_reply_line` collects it
+                    self._reply(code, text, ts, frame, out)
                     return out
         for line, cut in lines.feed(data):
             if cut:
