@@ -11,7 +11,6 @@ table and freezing connections.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -168,7 +167,7 @@ class SessionDraft:
             if type(ev) is CommandSent:
                 self._command(ev)
             else:
-                self._handle((ev,))
+                self._handle(ev)
 
     def _from_server(self, data: bytes, ts: float, frame: int) -> None:
         """Bytes the server sent, in order: as `_from_client`, for `ReplyReceived`."""
@@ -176,26 +175,25 @@ class SessionDraft:
             if type(ev) is ReplyReceived:
                 self._reply(ev)
             else:
-                self._handle((ev,))
+                self._handle(ev)
 
-    def _handle(self, events: Iterable[Event]) -> None:
-        # `type(ev) is` rather than isinstance: event types are final, and this runs for
-        # every control line of a capture; the commonest events are tested first.
-        for ev in events:
-            if type(ev) is ReplyReceived:
-                self._reply(ev)
-            elif type(ev) is CommandSent:
-                self._command(ev)
-            elif type(ev) is DataChannelAnnounced:
-                self._announce(ev)
-            elif type(ev) is TlsStarted:
-                self.tls = True
-                self.builder.encrypted[(self.client.ip, self.server.ip)] = self
-                # RFC 4217 §4: no reply can be read any more; the FtpSession dropped its
-                # pending commands, so drop their entries too.
-                self.by_seq.clear()
-            elif type(ev) is Anomaly:
-                self._note(ev.frame, ev.kind, ev.detail)
+    def _handle(self, ev: Event) -> None:
+        """Any event; the stream callbacks above dispatch their usual one (a command from the
+        client, a reply from the server) themselves and pass the rarer ones here."""
+        if type(ev) is DataChannelAnnounced:
+            self._announce(ev)
+        elif type(ev) is TlsStarted:
+            self.tls = True
+            self.builder.encrypted[(self.client.ip, self.server.ip)] = self
+            # RFC 4217 §4: no reply can be read any more; the FtpSession dropped its
+            # pending commands, so drop their entries too.
+            self.by_seq.clear()
+        elif type(ev) is Anomaly:
+            self._note(ev.frame, ev.kind, ev.detail)
+        elif type(ev) is ReplyReceived:
+            self._reply(ev)
+        elif type(ev) is CommandSent:
+            self._command(ev)
 
     def _command(self, ev: CommandSent) -> None:
         ts, frame, verb, arg, seq = ev
